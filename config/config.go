@@ -1,0 +1,191 @@
+// Package config holds the gateway's configuration: the types, their documented defaults, and
+// Load, which reads YAML, applies GATEWAY_* environment overrides and then command-line flags,
+// and validates the result.
+//
+// Contract: a Config returned by Load, LoadFile or Parse is complete (defaults filled in) and
+// valid. Unknown YAML keys, malformed durations or sizes and out-of-range values are errors
+// whose message names the key and the offending value (and the line, for YAML); every problem
+// is reported at once, each as a *KeyError, joined with errors.Join. Durations are Go durations
+// ("15s"; a bare 0 is allowed); sizes are byte counts with an optional IEC/SI suffix ("4MiB",
+// "64KiB", "1MB", "512"), case-insensitive.
+//
+// # Sources
+//
+// Later sources win: Default, then the YAML file (-config, default config.yaml, which may be
+// absent), then environment variables, then flags (-address, -log-level, -log-format,
+// -registry, -namespace). Keys absent from the YAML keep their defaults; lists and maps given in
+// YAML replace the default (empty) ones. An explicit zero is kept where it means something
+// (resolver.namespace: "" means no namespace; server.read_header_timeout: 0 means none); a
+// route's zero timeout, max_timeout or body_limit means "inherit the global one".
+//
+// # Environment
+//
+// Every scalar key (string, bool, integer, duration, size) of a nested mapping can be set by a
+// variable named GATEWAY_ followed by its YAML path in upper case, the parts joined by "_":
+//
+//	server.address                         GATEWAY_SERVER_ADDRESS=:9090
+//	server.body_limit                      GATEWAY_SERVER_BODY_LIMIT=8MiB
+//	log.level                              GATEWAY_LOG_LEVEL=debug
+//	resolver.namespace                     GATEWAY_RESOLVER_NAMESPACE=com.example.api
+//	rpc.timeout                            GATEWAY_RPC_TIMEOUT=30s
+//	selector.breaker.consecutive_failures  GATEWAY_SELECTOR_BREAKER_CONSECUTIVE_FAILURES=3
+//	handler                                GATEWAY_HANDLER=http
+//
+// EnvVars lists them all. Lists and maps (routes, registry.static, rpc.services,
+// headers.forward) have no variables. An empty variable counts as unset, so the environment
+// cannot clear a value: set resolver.namespace to "" in YAML or with -namespace= instead. A
+// value that does not parse is an error naming the variable and the value.
+package config
+
+import "time"
+
+// Config is the whole gateway configuration.
+type Config struct {
+	Server   Server   `yaml:"server"`
+	Log      Log      `yaml:"log"`
+	Resolver Resolver `yaml:"resolver"`
+	Registry Registry `yaml:"registry"`
+	Selector Selector `yaml:"selector"`
+	RPC      RPC      `yaml:"rpc"`
+	Headers  Headers  `yaml:"headers"`
+	Routes   []Route  `yaml:"routes"`
+	// Handler is the handler for requests no route matches: rpc (default), api, http, web, event.
+	Handler string `yaml:"handler"`
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	Address           string   `yaml:"address"`             // default ":8080"; port 0 picks a free port
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"` // default 10s; 0: none
+	IdleTimeout       Duration `yaml:"idle_timeout"`        // default 120s; 0: none
+	MaxHeaderBytes    Size     `yaml:"max_header_bytes"`    // default 64KiB; 0: net/http's 1MB
+	BodyLimit         Size     `yaml:"body_limit"`          // default 4MiB; must be positive
+	ShutdownTimeout   Duration `yaml:"shutdown_timeout"`    // default 15s: drain bound on SIGTERM
+}
+
+// Log configures slog.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default), json
+}
+
+// Resolver configures how paths map to services.
+type Resolver struct {
+	Type string `yaml:"type"` // micro (default), path, host, grpc, vpath
+	// Namespace prefixes every service name; default "go.micro.api". Set to "" explicitly for none.
+	Namespace *string `yaml:"namespace"`
+}
+
+// Registry configures service discovery.
+type Registry struct {
+	Type   string          `yaml:"type"` // static (default until discovery lands), memory
+	Static []StaticService `yaml:"static"`
+}
+
+// StaticService is one service declared in config for the static registry.
+type StaticService struct {
+	Name      string            `yaml:"name"`
+	Version   string            `yaml:"version"`
+	Metadata  map[string]string `yaml:"metadata"`
+	Nodes     []StaticNode      `yaml:"nodes"`
+	Endpoints []StaticEndpoint  `yaml:"endpoints"`
+}
+
+// StaticNode is one address of a static service.
+type StaticNode struct {
+	ID       string            `yaml:"id"` // default: the address
+	Address  string            `yaml:"address"`
+	Metadata map[string]string `yaml:"metadata"`
+}
+
+// StaticEndpoint is one endpoint of a static service with routing metadata.
+type StaticEndpoint struct {
+	Name     string            `yaml:"name"`
+	Metadata map[string]string `yaml:"metadata"`
+}
+
+// Selector configures node selection and circuit breaking.
+type Selector struct {
+	Strategy string  `yaml:"strategy"` // round_robin (default), random, least_outstanding
+	Breaker  Breaker `yaml:"breaker"`
+}
+
+// Breaker configures the per-node circuit breaker.
+type Breaker struct {
+	// ConsecutiveFailures trips the breaker; default 5, at least 1.
+	ConsecutiveFailures uint32 `yaml:"consecutive_failures"`
+	// OpenTimeout is how long a tripped breaker stays open before half-open; default 10s,
+	// must be positive.
+	OpenTimeout Duration `yaml:"open_timeout"`
+	// HalfOpenRequests is how many trial requests pass while half-open; default 1, at least 1.
+	HalfOpenRequests uint32 `yaml:"half_open_requests"`
+	// Interval clears counts while closed; 0 (default) never clears.
+	Interval Duration `yaml:"interval"`
+}
+
+// RPC configures the rpc handler.
+type RPC struct {
+	// Timeout is the default per-call deadline; default 15s, positive, at most MaxTimeout.
+	Timeout Duration `yaml:"timeout"`
+	// MaxTimeout bounds a client's Timeout/Grpc-Timeout header; default 60s.
+	MaxTimeout Duration `yaml:"max_timeout"`
+	// UseProtoNames writes snake_case field names instead of lowerCamel.
+	UseProtoNames bool `yaml:"use_proto_names"`
+	// OmitZeroValues drops zero values from JSON answers (they are emitted by default).
+	OmitZeroValues bool `yaml:"omit_zero_values"`
+	// DialTimeout bounds connecting to a backend; default 3s.
+	DialTimeout Duration `yaml:"dial_timeout"`
+	// Services chooses the descriptor source per service; services not listed use reflection.
+	Services map[string]RPCService `yaml:"services"`
+}
+
+// RPCService chooses where a service's descriptors come from.
+type RPCService struct {
+	// Descriptors is reflection (default), proto or protoset.
+	Descriptors string `yaml:"descriptors"`
+	// ProtoFiles are compiled at start-up when Descriptors is proto (relative to ImportPaths).
+	ProtoFiles []string `yaml:"proto_files"`
+	// ImportPaths are the include directories for ProtoFiles.
+	ImportPaths []string `yaml:"import_paths"`
+	// Protoset is a FileDescriptorSet file (protoc --descriptor_set_out --include_imports).
+	Protoset string `yaml:"protoset"`
+}
+
+// Headers configures which request headers become gRPC metadata.
+type Headers struct {
+	// Forward lists extra request headers to pass to backends, beyond Authorization,
+	// X-Request-Id and Grpc-Metadata-*.
+	Forward []string `yaml:"forward"`
+}
+
+// Route maps a path to a handler and a service explicitly.
+type Route struct {
+	// Path is a chi pattern, e.g. "/orders/{id}" or "/static/*". Method and Path together are
+	// unique among routes.
+	Path string `yaml:"path"`
+	// Method restricts the HTTP method, upper case (empty: any).
+	Method string `yaml:"method"`
+	// Handler is rpc (default), api, http, web or event.
+	Handler string `yaml:"handler"`
+	// Service is the full registry name; required for rpc, api, http and web routes.
+	Service string `yaml:"service"`
+	// Endpoint is "Service.Method" (or "pkg.Service.Method") for rpc and api routes.
+	Endpoint string `yaml:"endpoint"`
+	// Timeout overrides rpc.timeout for this route (0: inherit).
+	Timeout Duration `yaml:"timeout"`
+	// MaxTimeout overrides rpc.max_timeout for this route (0: inherit).
+	MaxTimeout Duration `yaml:"max_timeout"`
+	// BodyLimit overrides server.body_limit for this route (0: inherit).
+	BodyLimit Size `yaml:"body_limit"`
+	// StripPrefix is removed from the path before forwarding (http and web routes only).
+	StripPrefix string `yaml:"strip_prefix"`
+}
+
+// Duration is a time.Duration read from a Go duration string.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Size is a byte count read from strings like "4MiB".
+type Size int64

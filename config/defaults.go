@@ -1,0 +1,79 @@
+package config
+
+import "time"
+
+// DefaultFile is the configuration file Load reads when no -config flag is given. It may be
+// missing; the gateway then runs on defaults, environment and flags.
+const DefaultFile = "config.yaml"
+
+// DefaultNamespace is the resolver namespace when none is configured, as in micro api.
+const DefaultNamespace = "go.micro.api"
+
+// Default returns the configuration with every documented default filled in. Each call returns
+// a fresh value; changing it affects nothing else.
+func Default() Config {
+	ns := DefaultNamespace
+	return Config{
+		Server: Server{
+			Address:           ":8080",
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			IdleTimeout:       Duration(120 * time.Second),
+			MaxHeaderBytes:    64 * KiB,
+			BodyLimit:         4 * MiB,
+			ShutdownTimeout:   Duration(15 * time.Second),
+		},
+		Log:      Log{Level: "info", Format: "text"},
+		Resolver: Resolver{Type: "micro", Namespace: &ns},
+		Registry: Registry{Type: "static"},
+		Selector: Selector{
+			Strategy: "round_robin",
+			Breaker: Breaker{
+				ConsecutiveFailures: 5,
+				OpenTimeout:         Duration(10 * time.Second),
+				HalfOpenRequests:    1,
+			},
+		},
+		RPC: RPC{
+			Timeout:     Duration(15 * time.Second),
+			MaxTimeout:  Duration(60 * time.Second),
+			DialTimeout: Duration(3 * time.Second),
+		},
+		Handler: "rpc",
+	}
+}
+
+// NamespaceOrDefault returns the configured namespace, or DefaultNamespace when none is set
+// (nil). An explicit empty namespace stays empty.
+func (r Resolver) NamespaceOrDefault() string {
+	if r.Namespace == nil {
+		return DefaultNamespace
+	}
+	return *r.Namespace
+}
+
+// complete fills the defaults that live inside lists and maps, and a namespace cleared with a
+// YAML null, so that a loaded Config spells out what the gateway will do.
+func complete(c *Config) {
+	if c.Resolver.Namespace == nil {
+		ns := DefaultNamespace
+		c.Resolver.Namespace = &ns
+	}
+	for i := range c.Routes {
+		if c.Routes[i].Handler == "" {
+			c.Routes[i].Handler = "rpc"
+		}
+	}
+	for name, s := range c.RPC.Services {
+		if s.Descriptors == "" {
+			s.Descriptors = "reflection"
+			c.RPC.Services[name] = s
+		}
+	}
+	for i := range c.Registry.Static {
+		for j := range c.Registry.Static[i].Nodes {
+			if n := &c.Registry.Static[i].Nodes[j]; n.ID == "" {
+				n.ID = n.Address
+			}
+		}
+	}
+}

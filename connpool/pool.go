@@ -1,0 +1,122 @@
+// Package connpool keeps one *grpc.ClientConn per backend node address, shared by every request
+// to that node, and closes a node's connection when the node leaves the registry.
+//
+// Contract: Get never blocks on the network (grpc.NewClient connects lazily); Retain closes every
+// connection whose address is not in the live set; after Close, Get fails with ErrClosed.
+package connpool
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// ErrClosed is returned by Get after Close.
+var ErrClosed = errors.New("connection pool closed")
+
+// Config tunes the pool; zero values mean the documented defaults.
+type Config struct {
+	// DialTimeout bounds one connection attempt; default 3s.
+	DialTimeout time.Duration
+	// MaxMessageBytes bounds a message received from a backend; default 16 MiB.
+	MaxMessageBytes int
+	// Options are appended to the dial options (TLS credentials, interceptors...).
+	Options []grpc.DialOption
+}
+
+// Pool is safe for concurrent use.
+type Pool struct {
+	opts   []grpc.DialOption
+	mu     sync.RWMutex
+	conns  map[string]*grpc.ClientConn
+	closed bool
+}
+
+// New returns an empty pool.
+func New(cfg Config) *Pool {
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 3 * time.Second
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 16 << 20
+	}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			MinConnectTimeout: cfg.DialTimeout,
+			// A refused node is retried soon but not hammered; the breaker keeps traffic away
+			// from it meanwhile.
+			Backoff: backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+		}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.MaxMessageBytes)),
+	}
+	return &Pool{opts: append(opts, cfg.Options...), conns: map[string]*grpc.ClientConn{}}
+}
+
+// Get returns the shared connection to addr ("host:port"), creating it on first use.
+func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
+	p.mu.RLock()
+	cc, ok := p.conns[addr]
+	closed := p.closed
+	p.mu.RUnlock()
+	if ok {
+		return cc, nil
+	}
+	if closed {
+		return nil, ErrClosed
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if cc, ok := p.conns[addr]; ok {
+		return cc, nil
+	}
+	// passthrough: the address comes from the registry as host:port; the dialer resolves it.
+	cc, err := grpc.NewClient("passthrough:///"+addr, p.opts...)
+	if err != nil {
+		return nil, err
+	}
+	p.conns[addr] = cc
+	return cc, nil
+}
+
+// Retain closes the connections whose address is not in live.
+func (p *Pool) Retain(live map[string]bool) {
+	p.mu.Lock()
+	var gone []*grpc.ClientConn
+	for addr, cc := range p.conns {
+		if !live[addr] {
+			gone = append(gone, cc)
+			delete(p.conns, addr)
+		}
+	}
+	p.mu.Unlock()
+	for _, cc := range gone {
+		_ = cc.Close()
+	}
+}
+
+// Len reports how many connections are open.
+func (p *Pool) Len() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.conns)
+}
+
+// Close closes every connection; it is safe to call twice.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = map[string]*grpc.ClientConn{}
+	p.closed = true
+	p.mu.Unlock()
+	for _, cc := range conns {
+		_ = cc.Close()
+	}
+}

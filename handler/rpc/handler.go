@@ -1,0 +1,304 @@
+// Package rpc is the gateway's rpc handler: it turns an HTTP request into a unary gRPC call of a
+// method found at run time from the backend's descriptors, and the reply into JSON.
+//
+// Contract:
+//   - The endpoint comes from the router (resolver.EndpointFrom); its Method "Svc.Method" names a
+//     gRPC method by the service's short or full name.
+//   - The request message is built from the JSON body (POST, PUT, PATCH, DELETE), or a
+//     application/x-www-form-urlencoded body, or application/protobuf bytes forwarded untouched;
+//     then query parameters and path variables are set on top (dotted names reach nested fields).
+//   - The answer is JSON (protojson, lowerCamel names unless configured, zero values emitted unless
+//     configured), or the backend's protobuf bytes when Accept asks for application/protobuf.
+//   - Authorization, X-Request-Id, Grpc-Metadata-* (prefix stripped) and configured headers become
+//     metadata; backend header and trailer metadata come back as Grpc-Metadata-* headers.
+//   - Grpc-Timeout or Timeout set the deadline within the route's maximum; a client that goes
+//     away cancels the call.
+//   - Every failure is written by apierror with the service as id.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/edgeapi/gateway/apierror"
+	"github.com/edgeapi/gateway/descriptor"
+	"github.com/edgeapi/gateway/resolver"
+)
+
+// Descriptors gives a service's descriptor set; *descriptor.Cache implements it.
+type Descriptors interface {
+	Get(ctx context.Context, service string) (*descriptor.Set, error)
+}
+
+// Config tunes the handler; zero values mean the documented defaults.
+type Config struct {
+	// Timeout is the call deadline when the client sets none; default 15s.
+	Timeout time.Duration
+	// MaxTimeout bounds the client's Timeout/Grpc-Timeout; default 60s.
+	MaxTimeout time.Duration
+	// UseProtoNames writes proto field names (snake_case) instead of lowerCamel JSON names.
+	UseProtoNames bool
+	// OmitZeroValues leaves zero values out of JSON answers.
+	OmitZeroValues bool
+	// ForwardHeaders are extra request headers passed to backends as metadata.
+	ForwardHeaders []string
+	// BodyLimit caps the request body; default 4 MiB.
+	BodyLimit int64
+}
+
+// Handler serves rpc requests. Use New; Route derives per-route variants.
+type Handler struct {
+	caller  *Caller
+	descs   Descriptors
+	log     *slog.Logger
+	cfg     Config
+	headers headerMap
+	codec   codec
+	marshal protojson.MarshalOptions
+}
+
+// New returns the rpc handler.
+func New(caller *Caller, descs Descriptors, log *slog.Logger, cfg Config) (*Handler, error) {
+	if caller == nil || descs == nil || log == nil {
+		return nil, errors.New("rpc: caller, descriptors and logger are required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = 60 * time.Second
+	}
+	if cfg.Timeout > cfg.MaxTimeout {
+		return nil, fmt.Errorf("rpc: timeout %s exceeds max timeout %s", cfg.Timeout, cfg.MaxTimeout)
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 4 << 20
+	}
+	return &Handler{
+		caller:  caller,
+		descs:   descs,
+		log:     log,
+		cfg:     cfg,
+		headers: newHeaderMap(cfg.ForwardHeaders),
+		codec:   newCodec(),
+		marshal: protojson.MarshalOptions{UseProtoNames: cfg.UseProtoNames, EmitUnpopulated: !cfg.OmitZeroValues},
+	}, nil
+}
+
+// Route returns a handler with a route's own timeout bounds (zero keeps the handler's).
+func (h *Handler) Route(timeout, maxTimeout time.Duration, bodyLimit int64) http.Handler {
+	c := *h
+	if maxTimeout > 0 {
+		c.cfg.MaxTimeout = maxTimeout
+	}
+	if timeout > 0 {
+		c.cfg.Timeout = timeout
+	}
+	if c.cfg.Timeout > c.cfg.MaxTimeout {
+		c.cfg.Timeout = c.cfg.MaxTimeout
+	}
+	if bodyLimit > 0 {
+		c.cfg.BodyLimit = bodyLimit
+	}
+	return &c
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ep := resolver.EndpointFrom(r.Context())
+	if ep == nil {
+		apierror.Write(w, apierror.GatewayID, errors.New("rpc handler reached without a resolved endpoint"))
+		return
+	}
+	if err := h.serve(w, r, ep); err != nil {
+		apierror.Write(w, ep.Service, err)
+	}
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.Endpoint) error {
+	ctx := r.Context()
+	timeout, err := requestTimeout(r.Header, h.cfg.Timeout, h.cfg.MaxTimeout)
+	if err != nil {
+		return apierror.BadRequest("", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	set, err := h.descs.Get(ctx, ep.Service)
+	if err != nil {
+		return err
+	}
+	m, err := set.Method(ep.Method)
+	if err != nil {
+		return err
+	}
+	if m.ClientStreaming() || m.ServerStreaming() {
+		return apierror.New(http.StatusNotImplemented, "%s is a streaming method; streaming over HTTP is not available on this route", ep.Method)
+	}
+
+	req, err := h.request(r, ep, m)
+	if err != nil {
+		return err
+	}
+	ctx = metadata.NewOutgoingContext(ctx, h.headers.outgoing(r.Header))
+	var header, trailer metadata.MD
+	opts := []grpc.CallOption{grpc.Header(&header), grpc.Trailer(&trailer), grpc.ForceCodecV2(h.codec)}
+
+	wantProto := acceptsProtobuf(r.Header.Get("Accept"))
+	var resp any
+	var dyn *dynamicpb.Message
+	if wantProto {
+		resp = &rawFrame{}
+	} else {
+		dyn = dynamicpb.NewMessage(m.Output)
+		resp = dyn
+	}
+	if err := h.caller.Invoke(ctx, ep.Service, m.Path, req, resp, opts...); err != nil {
+		writeMetadata(w.Header(), header, trailer)
+		return h.callError(err, set)
+	}
+	writeMetadata(w.Header(), header, trailer)
+	if wantProto {
+		w.Header().Set("Content-Type", "application/protobuf")
+		_, _ = w.Write(resp.(*rawFrame).b)
+		return nil
+	}
+	mo := h.marshal
+	mo.Resolver = typesWithGlobal{set}
+	out, err := mo.Marshal(dyn)
+	if err != nil {
+		return fmt.Errorf("encoding the %s answer as JSON: %w", m.Output.FullName(), err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+	return nil
+}
+
+// request builds the request message: body first, then query parameters and path variables.
+func (h *Handler) request(r *http.Request, ep *resolver.Endpoint, m *descriptor.Method) (any, error) {
+	body, err := readBody(r, h.cfg.BodyLimit)
+	if err != nil {
+		return nil, err
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if isProtobuf(ct) {
+		if len(r.URL.RawQuery) > 0 || len(ep.Vars) > 0 {
+			return nil, apierror.New(http.StatusBadRequest, "a protobuf body cannot be combined with query parameters or path variables")
+		}
+		return &rawFrame{b: body}, nil
+	}
+	msg := dynamicpb.NewMessage(m.Input)
+	switch {
+	case ct == "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, apierror.BadRequest("", fmt.Errorf("invalid form body: %w", err))
+		}
+		if err := setParams(msg, form); err != nil {
+			return nil, err
+		}
+	case len(body) > 0:
+		if ct != "" && ct != "application/json" && !strings.HasSuffix(ct, "+json") && ct != "text/plain" {
+			return nil, apierror.New(http.StatusUnsupportedMediaType, "Content-Type %q is not supported; send application/json, application/x-www-form-urlencoded or application/protobuf", ct)
+		}
+		if err := unmarshalJSON(body, msg, protojson.UnmarshalOptions{}); err != nil {
+			return nil, badField(err)
+		}
+	}
+	if r.URL.RawQuery != "" {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return nil, apierror.BadRequest("", fmt.Errorf("invalid query string: %w", err))
+		}
+		if err := setParams(msg, q); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range ep.Vars {
+		if err := setParam(msg, k, v); err != nil {
+			return nil, badField(err)
+		}
+	}
+	return msg, nil
+}
+
+func setParams(msg protoreflect.Message, vals url.Values) error {
+	for k, vs := range vals {
+		for _, v := range vs {
+			if err := setParam(msg, k, v); err != nil {
+				return badField(err)
+			}
+		}
+	}
+	return nil
+}
+
+func badField(err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return apierror.BadRequest(fe.Field, fe.Err)
+	}
+	return apierror.BadRequest("", err)
+}
+
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, apierror.New(http.StatusRequestEntityTooLarge, "request body exceeds the limit of %d bytes", limit)
+		}
+		return nil, fmt.Errorf("reading the request body: %w", err)
+	}
+	return body, nil
+}
+
+// callError keeps the backend's status and renders its details with the service's own types.
+func (h *Handler) callError(err error, set *descriptor.Set) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	e := apierror.From("", err)
+	e.Details = apierror.DetailsJSON(st, typesWithGlobal{set})
+	return e
+}
+
+func isProtobuf(ct string) bool {
+	return ct == "application/protobuf" || ct == "application/x-protobuf" || ct == "application/octet-stream+protobuf"
+}
+
+// acceptsProtobuf reports whether the Accept header asks for protobuf before JSON.
+func acceptsProtobuf(accept string) bool {
+	if accept == "" {
+		return false
+	}
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+		if isProtobuf(mt) {
+			return true
+		}
+		if mt == "application/json" || mt == "*/*" {
+			return false
+		}
+	}
+	return false
+}

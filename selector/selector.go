@@ -1,0 +1,296 @@
+// Package selector picks one node of a service for each request and keeps a circuit breaker per
+// node.
+//
+// Contract:
+//   - Select never blocks and does no I/O: it reads an immutable table rebuilt by Update (called
+//     when the registry snapshot changes) and swapped atomically.
+//   - Every successful Select must be followed by exactly one Pick.Done with the outcome. Done feeds
+//     the node's breaker: only transport failures count against a node (see IsNodeFailure);
+//     application errors (NotFound, InvalidArgument, ...) count as successes, and a request the
+//     client cancelled is not counted at all.
+//   - A node whose breaker is open is skipped; if every node is open Select returns ErrAllOpen.
+//     An unknown service gives an error wrapping registry.ErrNotFound; a known service whose nodes
+//     are all excluded by the caller gives ErrNoNodes.
+//   - Breaker and in-flight state survive table rebuilds for nodes that stay, and go with the
+//     node when it leaves.
+package selector
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/edgeapi/gateway/registry"
+)
+
+var (
+	// ErrNoNodes means the service exists but no usable node is left for this request.
+	ErrNoNodes = errors.New("no live node")
+	// ErrAllOpen means every node's circuit breaker is open.
+	ErrAllOpen = errors.New("circuit breaker open on every node")
+)
+
+// Strategy names a node-picking policy.
+type Strategy string
+
+// The strategies.
+const (
+	RoundRobin       Strategy = "round_robin"
+	Random           Strategy = "random"
+	LeastOutstanding Strategy = "least_outstanding"
+)
+
+// BreakerConfig tunes the per-node breakers; zero values mean the documented defaults.
+type BreakerConfig struct {
+	ConsecutiveFailures uint32        // trips the breaker; default 5
+	OpenTimeout         time.Duration // open -> half-open; default 10s
+	HalfOpenRequests    uint32        // trial requests while half-open; default 1
+	Interval            time.Duration // clears counts while closed; 0 never
+	// OnStateChange, if set, is told about every transition (for logs and metrics). It runs
+	// with the node's breaker locked, inside Select, Pick.Done or States: it must not call back
+	// into the Selector.
+	OnStateChange func(service, node string, from, to gobreaker.State)
+}
+
+// Config tunes a Selector.
+type Config struct {
+	Strategy Strategy // default RoundRobin
+	Breaker  BreakerConfig
+}
+
+// Selector is safe for concurrent use.
+type Selector struct {
+	cfg   Config
+	table atomic.Pointer[table]
+	mu    sync.Mutex // serialises Update
+}
+
+type table struct {
+	services map[string]*serviceState
+}
+
+type serviceState struct {
+	svc   *registry.Service
+	nodes []*nodeState
+	next  atomic.Uint64
+}
+
+// nodeState is one node in one table. The breaker and the in-flight counter are pointers so a
+// rebuilt table can carry them over to a node whose metadata changed.
+type nodeState struct {
+	service  string
+	node     registry.Node
+	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
+	inflight *atomic.Int64
+}
+
+// New returns a selector with an empty table.
+func New(cfg Config) (*Selector, error) {
+	switch cfg.Strategy {
+	case "":
+		cfg.Strategy = RoundRobin
+	case RoundRobin, Random, LeastOutstanding:
+	default:
+		return nil, fmt.Errorf("selector: unknown strategy %q (want round_robin, random or least_outstanding)", cfg.Strategy)
+	}
+	b := &cfg.Breaker
+	if b.ConsecutiveFailures == 0 {
+		b.ConsecutiveFailures = 5
+	}
+	if b.OpenTimeout <= 0 {
+		b.OpenTimeout = 10 * time.Second
+	}
+	if b.HalfOpenRequests == 0 {
+		b.HalfOpenRequests = 1
+	}
+	s := &Selector{cfg: cfg}
+	s.table.Store(&table{services: map[string]*serviceState{}})
+	return s, nil
+}
+
+// Update rebuilds the table from services, keeping the state of nodes that stay (same ID and
+// address). Updates are serialised; Select keeps reading the previous table meanwhile.
+func (s *Selector) Update(services map[string]*registry.Service) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.table.Load()
+	next := &table{services: make(map[string]*serviceState, len(services))}
+	for name, svc := range services {
+		prev := old.services[name]
+		st := &serviceState{svc: svc, nodes: make([]*nodeState, 0, len(svc.Nodes))}
+		if prev != nil {
+			st.next.Store(prev.next.Load())
+		}
+		for _, n := range svc.Nodes {
+			if ns := prev.find(n); ns != nil {
+				if !maps.Equal(ns.node.Metadata, n.Metadata) {
+					// Same node, new metadata: hand out the new value, keep breaker and count.
+					ns = &nodeState{service: name, node: n, cb: ns.cb, inflight: ns.inflight}
+				}
+				st.nodes = append(st.nodes, ns)
+				continue
+			}
+			st.nodes = append(st.nodes, s.newNode(name, n))
+		}
+		next.services[name] = st
+	}
+	s.table.Store(next)
+}
+
+func (st *serviceState) find(n registry.Node) *nodeState {
+	if st == nil {
+		return nil
+	}
+	for _, ns := range st.nodes {
+		if ns.node.ID == n.ID && ns.node.Address == n.Address {
+			return ns
+		}
+	}
+	return nil
+}
+
+func (s *Selector) newNode(service string, n registry.Node) *nodeState {
+	b := s.cfg.Breaker
+	ns := &nodeState{service: service, node: n, inflight: new(atomic.Int64)}
+	ns.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        service + "/" + n.ID,
+		MaxRequests: b.HalfOpenRequests,
+		Interval:    b.Interval,
+		Timeout:     b.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= b.ConsecutiveFailures
+		},
+		IsSuccessful: func(err error) bool { return !IsNodeFailure(err) },
+		IsExcluded:   IsClientCancel,
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			if b.OnStateChange != nil {
+				b.OnStateChange(service, n.ID, from, to)
+			}
+		},
+	})
+	return ns
+}
+
+// Pick is one selected node. Call Done exactly once with the outcome of the attempt.
+type Pick struct {
+	Node    registry.Node
+	Service *registry.Service
+	state   *nodeState
+	done    func(error)
+}
+
+// Done reports the attempt's outcome to the node's breaker and in-flight count.
+func (p *Pick) Done(err error) {
+	if p.state == nil {
+		return
+	}
+	p.state.inflight.Add(-1)
+	p.done(err)
+	p.state = nil
+}
+
+// Lookup returns the service as the selector currently sees it.
+func (s *Selector) Lookup(service string) (*registry.Service, bool) {
+	st, ok := s.table.Load().services[service]
+	if !ok {
+		return nil, false
+	}
+	return st.svc, true
+}
+
+// Select picks a node of service, skipping node IDs in exclude (nodes already tried).
+func (s *Selector) Select(service string, exclude ...string) (Pick, error) {
+	st, ok := s.table.Load().services[service]
+	if !ok || len(st.nodes) == 0 {
+		return Pick{}, fmt.Errorf("%q: %w", service, registry.ErrNotFound)
+	}
+	n := len(st.nodes)
+	var start int
+	switch s.cfg.Strategy {
+	case Random:
+		start = rand.IntN(n)
+	case LeastOutstanding:
+		start = st.leastOutstanding(exclude)
+	default:
+		start = st.rotate(n)
+	}
+	usable := false
+	for i := range n {
+		ns := st.nodes[(start+i)%n]
+		if excluded(ns.node.ID, exclude) {
+			continue
+		}
+		usable = true
+		done, err := ns.cb.Allow()
+		if err != nil {
+			continue
+		}
+		ns.inflight.Add(1)
+		return Pick{Node: ns.node, Service: st.svc, state: ns, done: done}, nil
+	}
+	if !usable {
+		return Pick{}, fmt.Errorf("%q: %w", service, ErrNoNodes)
+	}
+	return Pick{}, fmt.Errorf("%q: %w", service, ErrAllOpen)
+}
+
+// leastOutstanding returns the index of the usable node with the fewest requests in flight,
+// starting the scan at a rotating offset so ties spread.
+func (st *serviceState) leastOutstanding(exclude []string) int {
+	n := len(st.nodes)
+	off := st.rotate(n)
+	best, bestN := off, int64(-1)
+	for i := range n {
+		idx := (off + i) % n
+		ns := st.nodes[idx]
+		if excluded(ns.node.ID, exclude) || ns.cb.State() == gobreaker.StateOpen {
+			continue
+		}
+		if v := ns.inflight.Load(); bestN < 0 || v < bestN {
+			best, bestN = idx, v
+		}
+	}
+	return best
+}
+
+// rotate returns the next round-robin offset in [0, n).
+func (st *serviceState) rotate(n int) int {
+	return int((st.next.Add(1) - 1) % uint64(n))
+}
+
+func excluded(id string, exclude []string) bool {
+	for _, e := range exclude {
+		if e == id {
+			return true
+		}
+	}
+	return false
+}
+
+// NodeState is a read-only report of one node, for health pages and metrics.
+type NodeState struct {
+	Service  string
+	Node     registry.Node
+	Breaker  string // closed, half-open, open
+	InFlight int64
+}
+
+// States reports every node of service (or of all services when service is "").
+func (s *Selector) States(service string) []NodeState {
+	var out []NodeState
+	for name, st := range s.table.Load().services {
+		if service != "" && name != service {
+			continue
+		}
+		for _, ns := range st.nodes {
+			out = append(out, NodeState{Service: name, Node: ns.node, Breaker: ns.cb.State().String(), InFlight: ns.inflight.Load()})
+		}
+	}
+	return out
+}
