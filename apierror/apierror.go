@@ -88,11 +88,18 @@ func (e *DialError) Unwrap() error { return e.Err }
 
 // From classifies err into an *Error. id names who failed (the service, or GatewayID).
 func From(id string, err error) *Error {
+	if err == nil {
+		return &Error{ID: id, Code: http.StatusInternalServerError, Detail: "unknown error", Status: statusText(http.StatusInternalServerError)}
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		out := *e
 		if out.ID == "" {
 			out.ID = id
+		}
+		if out.Code < 100 || out.Code > 999 {
+			// Not a status net/http can send (WriteHeader would panic): the error is ours.
+			out.Code, out.Status = http.StatusInternalServerError, ""
 		}
 		if out.Status == "" {
 			out.Status = statusText(out.Code)

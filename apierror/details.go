@@ -13,7 +13,7 @@ import (
 )
 
 // TypeResolver resolves Any type URLs; handlers that know a service's own message types pass
-// one that also knows those (see WithResolver).
+// one that also knows those to DetailsJSON.
 type TypeResolver interface {
 	protoregistry.ExtensionTypeResolver
 	protoregistry.MessageTypeResolver

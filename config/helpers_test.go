@@ -62,7 +62,6 @@ func writeFile(t *testing.T, name, data string) string {
 
 func ptr[T any](v T) *T { return &v }
 
-
 // writeIn writes data to name in the current directory.
 func writeIn(t *testing.T, name, data string) {
 	t.Helper()

@@ -353,8 +353,20 @@ func wrapFile(file string, err error) error {
 	return fmt.Errorf("config: %s: %w", file, err)
 }
 
+// join appends a YAML key to a dotted path; a key that is not a plain word is quoted in
+// brackets so that the path stays readable ("metadata[\"a.b\"]", "[\"\"]").
 func join(path, key string) string {
-	if path == "" {
+	plain := key != ""
+	for _, r := range key {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			plain = false
+			break
+		}
+	}
+	switch {
+	case !plain:
+		return path + "[" + strconv.Quote(key) + "]"
+	case path == "":
 		return key
 	}
 	return path + "." + key

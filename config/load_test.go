@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -412,5 +414,32 @@ func TestUsage(t *testing.T) {
 		if !strings.Contains(b.String(), name) {
 			t.Errorf("Usage does not mention %s:\n%s", name, b.String())
 		}
+	}
+}
+
+// TestParseAliasBomb checks that anchors expanding to an exponential tree are refused (or
+// walked once per anchor) rather than expanded.
+func TestParseAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x0: &n0 {address: 'h:1'}\n")
+	for i := 1; i <= 9; i++ {
+		prev := "*n" + strconv.Itoa(i-1)
+		fmt.Fprintf(&b, "x%d: &n%d [%s]\n", i, i, strings.Repeat(prev+", ", 9)+prev)
+	}
+	b.WriteString("registry:\n  static:\n    - name: a\n      nodes: *n9\n")
+	_, err := Parse([]byte(b.String()))
+	if err == nil {
+		t.Fatal("alias bomb accepted")
+	}
+	keyError(t, err, "x0")
+}
+
+func TestParseRecursiveAlias(t *testing.T) {
+	for _, in := range []string{"routes: &r [*r]\n", "server: &s {address: *s}\n", "rpc: {services: &m {a: *m}}\n"} {
+		t.Run(in, func(t *testing.T) {
+			if _, err := Parse([]byte(in)); err == nil {
+				t.Fatalf("Parse(%q) succeeded", in)
+			}
+		})
 	}
 }

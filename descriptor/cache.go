@@ -2,6 +2,7 @@ package descriptor
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -15,14 +16,14 @@ type Cache struct {
 	fallback Source
 
 	sets   atomic.Pointer[map[string]*Set]
-	mu     sync.Mutex // serialises writers of sets
+	mu     sync.Mutex        // serialises writers of sets; guards gens
+	gens   map[string]uint64 // per service, bumped by Invalidate so a load racing it is not stored
 	flight singleflight.Group
-	gen    atomic.Uint64 // bumped by Invalidate so a load racing an invalidation is not stored
 }
 
 // NewCache returns a cache using sources[service] where present, else fallback (reflection).
 func NewCache(sources map[string]Source, fallback Source) *Cache {
-	c := &Cache{sources: sources, fallback: fallback}
+	c := &Cache{sources: sources, fallback: fallback, gens: map[string]uint64{}}
 	empty := map[string]*Set{}
 	c.sets.Store(&empty)
 	return c
@@ -30,13 +31,18 @@ func NewCache(sources map[string]Source, fallback Source) *Cache {
 
 // Get returns the service's Set, loading it if needed. Concurrent first calls share one load,
 // which runs detached from any single caller's cancellation but bounded by the first caller's
-// deadline.
+// deadline. A load that an Invalidate of the service overtakes still answers the callers
+// already waiting for it, but is not stored, and later callers start a new one.
 func (c *Cache) Get(ctx context.Context, service string) (*Set, error) {
 	if s, ok := (*c.sets.Load())[service]; ok {
 		return s, nil
 	}
 	ch := c.flight.DoChan(service, func() (any, error) {
-		gen := c.gen.Load()
+		// A load that finished between the look-up above and DoChan has stored its set.
+		if s, ok := (*c.sets.Load())[service]; ok {
+			return s, nil
+		}
+		gen := c.generation(service)
 		lctx := context.WithoutCancel(ctx)
 		if dl, ok := ctx.Deadline(); ok {
 			var cancel context.CancelFunc
@@ -47,9 +53,15 @@ func (c *Cache) Get(ctx context.Context, service string) (*Set, error) {
 		if src == nil {
 			src = c.fallback
 		}
+		if src == nil {
+			return nil, fmt.Errorf("no descriptor source for service %s", service)
+		}
 		set, err := src.Load(lctx, service)
 		if err != nil {
 			return nil, err
+		}
+		if set == nil {
+			return nil, fmt.Errorf("the descriptor source of %s returned no descriptors", service)
 		}
 		c.store(service, set, gen)
 		return set, nil
@@ -65,10 +77,16 @@ func (c *Cache) Get(ctx context.Context, service string) (*Set, error) {
 	}
 }
 
+func (c *Cache) generation(service string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gens[service]
+}
+
 func (c *Cache) store(service string, set *Set, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen.Load() != gen {
+	if c.gens[service] != gen {
 		return
 	}
 	next := maps.Clone(*c.sets.Load())
@@ -77,18 +95,19 @@ func (c *Cache) store(service string, set *Set, gen uint64) {
 }
 
 // Invalidate drops the Sets of the named services whose descriptors come from reflection
-// (static ones never change).
+// (static ones never change). A load of one of them already under way is not stored, and the
+// next Get starts a new one rather than joining it.
 func (c *Cache) Invalidate(services ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen.Add(1)
-	cur := *c.sets.Load()
-	next := maps.Clone(cur)
+	next := maps.Clone(*c.sets.Load())
 	for _, s := range services {
 		if _, static := c.sources[s].(Static); static {
 			continue
 		}
+		c.gens[s]++
 		delete(next, s)
+		c.flight.Forget(s)
 	}
 	c.sets.Store(&next)
 }

@@ -69,8 +69,7 @@ func NewSet(files *protoregistry.Files, names []protoreflect.FullName) (*Set, er
 			return true
 		})
 	}
-	slices.Sort(names)
-	names = slices.Compact(names)
+	names = slices.Compact(slices.Sorted(slices.Values(names))) // a copy: the caller's slice stays as it was
 	for _, n := range names {
 		if ignoredServices[n] {
 			continue

@@ -66,9 +66,10 @@ type Config struct {
 
 // Selector is safe for concurrent use.
 type Selector struct {
-	cfg   Config
-	table atomic.Pointer[table]
-	mu    sync.Mutex // serialises Update
+	cfg         Config
+	readyToTrip func(gobreaker.Counts) bool // shared by every node's breaker
+	table       atomic.Pointer[table]
+	mu          sync.Mutex // serialises Update
 }
 
 type table struct {
@@ -109,7 +110,8 @@ func New(cfg Config) (*Selector, error) {
 	if b.HalfOpenRequests == 0 {
 		b.HalfOpenRequests = 1
 	}
-	s := &Selector{cfg: cfg}
+	threshold := b.ConsecutiveFailures
+	s := &Selector{cfg: cfg, readyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold }}
 	s.table.Store(&table{services: map[string]*serviceState{}})
 	return s, nil
 }
@@ -123,20 +125,27 @@ func (s *Selector) Update(services map[string]*registry.Service) {
 	next := &table{services: make(map[string]*serviceState, len(services))}
 	for name, svc := range services {
 		prev := old.services[name]
+		// A snapshot swap usually changes a few services; the others keep their state as is.
+		// (Each serviceState is its own allocation so that keeping one does not keep a block
+		// of stale ones alive.)
+		if prev != nil && prev.svc == svc {
+			next.services[name] = prev
+			continue
+		}
 		st := &serviceState{svc: svc, nodes: make([]*nodeState, 0, len(svc.Nodes))}
 		if prev != nil {
 			st.next.Store(prev.next.Load())
 		}
 		for _, n := range svc.Nodes {
-			if ns := prev.find(n); ns != nil {
-				if !maps.Equal(ns.node.Metadata, n.Metadata) {
-					// Same node, new metadata: hand out the new value, keep breaker and count.
-					ns = &nodeState{service: name, node: n, cb: ns.cb, inflight: ns.inflight}
-				}
-				st.nodes = append(st.nodes, ns)
-				continue
+			ns := prev.find(n)
+			switch {
+			case ns == nil:
+				ns = s.newNode(name, n)
+			case !maps.Equal(ns.node.Metadata, n.Metadata):
+				// Same node, new metadata: hand out the new value, keep breaker and count.
+				ns = &nodeState{service: name, node: n, cb: ns.cb, inflight: ns.inflight}
 			}
-			st.nodes = append(st.nodes, s.newNode(name, n))
+			st.nodes = append(st.nodes, ns)
 		}
 		next.services[name] = st
 	}
@@ -158,22 +167,22 @@ func (st *serviceState) find(n registry.Node) *nodeState {
 func (s *Selector) newNode(service string, n registry.Node) *nodeState {
 	b := s.cfg.Breaker
 	ns := &nodeState{service: service, node: n, inflight: new(atomic.Int64)}
-	ns.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        service + "/" + n.ID,
-		MaxRequests: b.HalfOpenRequests,
-		Interval:    b.Interval,
-		Timeout:     b.OpenTimeout,
-		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.ConsecutiveFailures >= b.ConsecutiveFailures
-		},
+	// Per-node closures only where they need the node: this runs for every node of every
+	// service, and the table's size is dominated by the breakers.
+	st := gobreaker.Settings{
+		Name:         service + "/" + n.ID,
+		MaxRequests:  b.HalfOpenRequests,
+		Interval:     b.Interval,
+		Timeout:      b.OpenTimeout,
+		ReadyToTrip:  s.readyToTrip,
 		IsSuccessful: func(err error) bool { return !IsNodeFailure(err) },
 		IsExcluded:   IsClientCancel,
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			if b.OnStateChange != nil {
-				b.OnStateChange(service, n.ID, from, to)
-			}
-		},
-	})
+	}
+	if fn := b.OnStateChange; fn != nil {
+		id := n.ID
+		st.OnStateChange = func(_ string, from, to gobreaker.State) { fn(service, id, from, to) }
+	}
+	ns.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
 	return ns
 }
 

@@ -36,15 +36,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 type serving struct {
 	srv    *service.Server
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when Serve has returned err
+	err    error
 }
 
 func (s *serving) stop(t *testing.T) error {
 	t.Helper()
 	s.cancel()
 	select {
-	case err := <-s.done:
-		return err
+	case <-s.done:
+		return s.err
 	case <-time.After(30 * time.Second):
 		t.Fatal("Serve did not return after cancel")
 		return nil
@@ -66,8 +67,11 @@ func start(t *testing.T, opts service.Options) *serving {
 		t.Fatalf("New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &serving{srv: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- srv.Serve(ctx) }()
+	s := &serving{srv: srv, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.err = srv.Serve(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-s.done

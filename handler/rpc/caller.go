@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -50,7 +51,7 @@ func (c *Caller) Invoke(ctx context.Context, service, method string, req, resp a
 		}
 		var p peer.Peer
 		err = cc.Invoke(ctx, method, req, resp, append(opts, grpc.Peer(&p))...)
-		pick.Done(err)
+		pick.Done(nodeOutcome(ctx, err))
 		if err == nil || attempt > 0 || !neverSent(ctx, err, &p) {
 			return err
 		}
@@ -64,9 +65,30 @@ func neverSent(ctx context.Context, err error, p *peer.Peer) bool {
 	return ctx.Err() == nil && status.Code(err) == codes.Unavailable && p.Addr == nil
 }
 
+type clientDeadlineKey struct{}
+
+// withClientDeadline marks ctx's deadline as one the client chose, shorter than the route's own.
+// Its expiry is the client's choice, not a sign that the node is unhealthy; counted against the
+// node, any client could open every breaker with "Timeout: 1ms".
+func withClientDeadline(ctx context.Context) context.Context {
+	return context.WithValue(ctx, clientDeadlineKey{}, true)
+}
+
+// nodeOutcome is the error to report to the node's breaker for a call made with ctx: a timeout
+// under a client-chosen deadline counts as a cancellation, which breakers ignore.
+func nodeOutcome(ctx context.Context, err error) error {
+	if err != nil && ctx.Value(clientDeadlineKey{}) != nil &&
+		(status.Code(err) == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded)) {
+		return context.Canceled
+	}
+	return err
+}
+
 // Conn returns a connection to a node of service for a one-off exchange (server reflection), and
-// the function that reports its outcome.
-func (c *Caller) Conn(_ context.Context, service string) (grpc.ClientConnInterface, func(error), error) {
+// the function that reports its outcome. A stream that cannot be opened because its node is
+// unreachable is opened on another node instead: reflection is read-only, and without this one
+// dead node fails every request that happens to load descriptors through it.
+func (c *Caller) Conn(ctx context.Context, service string) (grpc.ClientConnInterface, func(error), error) {
 	pick, err := c.Selector.Select(service)
 	if err != nil {
 		return nil, nil, err
@@ -76,5 +98,59 @@ func (c *Caller) Conn(_ context.Context, service string) (grpc.ClientConnInterfa
 		pick.Done(err)
 		return nil, nil, &apierror.DialError{Address: pick.Node.Address, Err: err}
 	}
-	return cc, pick.Done, nil
+	f := &failoverConn{caller: c, service: service, pick: pick, cc: cc, ctx: ctx}
+	return f, f.done, nil
+}
+
+// failoverConn is the connection Conn hands out: it moves to another node when a stream cannot
+// be opened on the current one, and reports each node's outcome exactly once.
+type failoverConn struct {
+	caller  *Caller
+	service string
+	ctx     context.Context // the exchange's, for nodeOutcome only
+
+	mu    sync.Mutex
+	pick  selector.Pick
+	cc    *grpc.ClientConn
+	tried []string
+}
+
+var _ grpc.ClientConnInterface = (*failoverConn)(nil)
+
+func (f *failoverConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	f.mu.Lock()
+	cc := f.cc
+	f.mu.Unlock()
+	return cc.Invoke(ctx, method, args, reply, opts...)
+}
+
+func (f *failoverConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for {
+		s, err := f.cc.NewStream(ctx, desc, method, opts...)
+		if err == nil || ctx.Err() != nil || status.Code(err) != codes.Unavailable {
+			return s, err
+		}
+		// No stream was opened, so nothing reached the node: another one may serve it.
+		next, serr := f.caller.Selector.Select(f.service, append(f.tried, f.pick.Node.ID)...)
+		if serr != nil {
+			return nil, &apierror.DialError{Address: f.pick.Node.Address, Err: err}
+		}
+		cc, gerr := f.caller.Pool.Get(next.Node.Address)
+		if gerr != nil {
+			next.Done(gerr)
+			return nil, &apierror.DialError{Address: f.pick.Node.Address, Err: err}
+		}
+		f.pick.Done(err)
+		f.tried = append(f.tried, f.pick.Node.ID)
+		f.pick, f.cc = next, cc
+	}
+}
+
+// done reports the exchange's outcome to the node that served it last.
+func (f *failoverConn) done(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pick.Done(nodeOutcome(f.ctx, err))
 }

@@ -16,10 +16,23 @@ import (
 const MetadataPrefix = "Grpc-Metadata-"
 
 // headerMap decides which request headers become gRPC metadata: Authorization, X-Request-Id,
-// Grpc-Metadata-* (prefix stripped) and configured extras. Nothing else crosses, so hop-by-hop
-// and connection-specific headers never reach a backend.
+// Grpc-Metadata-* (prefix stripped) and configured extras. Nothing else crosses, and hop-by-hop
+// headers never do, however they are spelled: HTTP/2 peers must treat a message carrying
+// connection-specific fields as malformed (RFC 9113 8.2.2), so a forwarded "connection" makes
+// the backend reset the stream.
 type headerMap struct {
 	allow map[string]string // canonical header -> metadata key
+}
+
+// isHopByHop reports whether key (lower case) names a header that concerns one connection only
+// (RFC 9110 7.6.1, and the ones httputil.ReverseProxy drops).
+func isHopByHop(key string) bool {
+	switch key {
+	case "connection", "proxy-connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+		"te", "trailer", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
 }
 
 func newHeaderMap(extra []string) headerMap {
@@ -28,7 +41,11 @@ func newHeaderMap(extra []string) headerMap {
 		"X-Request-Id":  "x-request-id",
 	}}
 	for _, h := range extra {
-		m.allow[textproto.CanonicalMIMEHeaderKey(h)] = strings.ToLower(h)
+		key := strings.ToLower(h)
+		if !validMetadataKey(key) {
+			continue // configuring Connection or Te does not make it cross
+		}
+		m.allow[textproto.CanonicalMIMEHeaderKey(h)] = key
 	}
 	return m
 }
@@ -50,14 +67,31 @@ func (m headerMap) outgoing(h http.Header) metadata.MD {
 		if strings.HasSuffix(key, "-bin") {
 			continue // binary metadata needs base64 handling we do not offer from HTTP
 		}
+		if namedByConnection(h, k) {
+			continue // the client declared it hop-by-hop for this request
+		}
 		md[key] = append(md[key], vs...)
 	}
 	return md
 }
 
-// validMetadataKey reports whether key is a legal gRPC metadata key that is not reserved.
+// namedByConnection reports whether the Connection header lists the header name, which makes
+// that header hop-by-hop (RFC 9110 7.6.1).
+func namedByConnection(h http.Header, name string) bool {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(f)) == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// validMetadataKey reports whether key is a legal gRPC metadata key that is neither reserved
+// nor hop-by-hop.
 func validMetadataKey(key string) bool {
-	if strings.HasPrefix(key, "grpc-") || key == "te" || key == "content-type" || key == "user-agent" {
+	if strings.HasPrefix(key, "grpc-") || key == "content-type" || key == "user-agent" || isHopByHop(key) {
 		return false
 	}
 	for i := 0; i < len(key); i++ {

@@ -42,6 +42,7 @@ type Agent struct {
 	node    string
 	logPath string
 	ports   ports
+	client  *api.Client
 
 	mu   sync.Mutex
 	proc *exec.Cmd
@@ -81,6 +82,9 @@ func Start(t testing.TB) *Agent {
 	// take one in between: try again with fresh ports a few times.
 	for attempt := 1; ; attempt++ {
 		if a.ports, err = freePorts(); err == nil {
+			if a.client, err = api.NewClient(&api.Config{Address: a.Addr(), Scheme: "http"}); err != nil {
+				t.Fatalf("testconsul: client: %v", err)
+			}
 			if err = a.start(); err == nil {
 				return a
 			}
@@ -95,15 +99,9 @@ func Start(t testing.TB) *Agent {
 // Addr is the agent's HTTP address (127.0.0.1:port).
 func (a *Agent) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.ports.http)) }
 
-// Client returns an API client for the agent, for tests that act on Consul directly.
-func (a *Agent) Client() *api.Client {
-	a.t.Helper()
-	c, err := api.NewClient(&api.Config{Address: a.Addr(), Scheme: "http"})
-	if err != nil {
-		a.t.Fatalf("testconsul: client: %v", err)
-	}
-	return c
-}
+// Client returns an API client for the agent, for tests that act on Consul directly. It may be
+// used from any goroutine.
+func (a *Agent) Client() *api.Client { return a.client }
 
 // Stop interrupts the agent and waits for it to exit (killing it after 15s). It is safe to call
 // more than once and on a stopped agent.
@@ -114,7 +112,8 @@ func (a *Agent) Stop() {
 }
 
 // Restart stops the agent and starts it again on the same ports with the same node name. The
-// dev agent comes back with empty state.
+// dev agent comes back with empty state. It fails the test that started the agent, so call it
+// from that test's goroutine.
 func (a *Agent) Restart() {
 	a.t.Helper()
 	a.Stop()
@@ -181,10 +180,7 @@ func (a *Agent) start() error {
 
 // waitReady polls until the agent answers, has a leader and has registered itself in the catalog.
 func (a *Agent) waitReady(exited <-chan struct{}) error {
-	c, err := api.NewClient(&api.Config{Address: a.Addr(), Scheme: "http"})
-	if err != nil {
-		return err
-	}
+	c := a.client
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	q := (&api.QueryOptions{}).WithContext(ctx)

@@ -170,8 +170,9 @@ func (c *Cache) cycle(ctx context.Context) error {
 			services[s.Name] = s
 		}
 	}
-	c.publish(services)
+	// Healthy before publishing, so whoever WaitSynced or a listener wakes sees Stale false.
 	c.markHealthy()
+	c.publish(services)
 	for ev := range events {
 		// Apply the whole burst of events already queued, then publish once: a registry that
 		// announces many services at once should not cost one full table copy (and one

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -219,14 +218,4 @@ func cloneOrNil(m map[string]string) map[string]string {
 		return nil
 	}
 	return maps.Clone(m)
-}
-
-// sortedKeys is used by tests and error messages that need a stable order.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

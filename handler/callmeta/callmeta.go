@@ -1,0 +1,196 @@
+// Package callmeta decides what crosses from an HTTP request into a gRPC call and back: which
+// headers become metadata (an allow-list; hop-by-hop headers never cross), how backend metadata
+// returns as Grpc-Metadata-* headers, and the call deadline a client may ask for.
+package callmeta
+
+import (
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"context"
+
+	"google.golang.org/grpc/metadata"
+)
+
+// OutgoingContext returns ctx carrying the metadata m builds from h.
+func (m Headers) OutgoingContext(ctx context.Context, h http.Header) context.Context {
+	return metadata.NewOutgoingContext(ctx, m.Outgoing(h))
+}
+
+// MetadataPrefix marks request headers passed to backends with the prefix stripped, and
+// response metadata returned to clients, as grpc-gateway does.
+const MetadataPrefix = "Grpc-Metadata-"
+
+// Headers decides which request headers become gRPC metadata: Authorization, X-Request-Id,
+// Grpc-Metadata-* (prefix stripped) and configured extras. Nothing else crosses, and hop-by-hop
+// headers never do, however they are spelled: HTTP/2 peers must treat a message carrying
+// connection-specific fields as malformed (RFC 9113 8.2.2), so a forwarded "connection" makes
+// the backend reset the stream.
+type Headers struct {
+	allow map[string]string // canonical header -> metadata key
+}
+
+// isHopByHop reports whether key (lower case) names a header that concerns one connection only
+// (RFC 9110 7.6.1, and the ones httputil.ReverseProxy drops).
+func isHopByHop(key string) bool {
+	switch key {
+	case "connection", "proxy-connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+		"te", "trailer", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
+
+func NewHeaders(extra []string) Headers {
+	m := Headers{allow: map[string]string{
+		"Authorization": "authorization",
+		"X-Request-Id":  "x-request-id",
+	}}
+	for _, h := range extra {
+		key := strings.ToLower(h)
+		if !validMetadataKey(key) {
+			continue // configuring Connection or Te does not make it cross
+		}
+		m.allow[textproto.CanonicalMIMEHeaderKey(h)] = key
+	}
+	return m
+}
+
+// Outgoing builds the metadata for a call.
+func (m Headers) Outgoing(h http.Header) metadata.MD {
+	md := metadata.MD{}
+	for k, vs := range h {
+		key, ok := m.allow[k]
+		if !ok {
+			if !strings.HasPrefix(k, MetadataPrefix) || len(k) == len(MetadataPrefix) {
+				continue
+			}
+			key = strings.ToLower(k[len(MetadataPrefix):])
+			if !validMetadataKey(key) {
+				continue
+			}
+		}
+		if strings.HasSuffix(key, "-bin") {
+			continue // binary metadata needs base64 handling we do not offer from HTTP
+		}
+		if namedByConnection(h, k) {
+			continue // the client declared it hop-by-hop for this request
+		}
+		md[key] = append(md[key], vs...)
+	}
+	return md
+}
+
+// namedByConnection reports whether the Connection header lists the header name, which makes
+// that header hop-by-hop (RFC 9110 7.6.1).
+func namedByConnection(h http.Header, name string) bool {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(f)) == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// validMetadataKey reports whether key is a legal gRPC metadata key that is neither reserved
+// nor hop-by-hop.
+func validMetadataKey(key string) bool {
+	if strings.HasPrefix(key, "grpc-") || key == "content-type" || key == "user-agent" || isHopByHop(key) {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteMetadata copies backend header and trailer metadata to the response as Grpc-Metadata-*.
+func WriteMetadata(h http.Header, mds ...metadata.MD) {
+	for _, md := range mds {
+		for k, vs := range md {
+			if strings.HasSuffix(k, "-bin") || k == "content-type" {
+				continue
+			}
+			name := textproto.CanonicalMIMEHeaderKey(MetadataPrefix + k)
+			for _, v := range vs {
+				h.Add(name, v)
+			}
+		}
+	}
+}
+
+// Timeout returns the deadline a client asked for with Grpc-Timeout (gRPC wire form,
+// "100m", "5S") or Timeout (a Go duration "2s" or whole seconds "5"), bounded by max, and def
+// when it asked for none. A malformed value is an error.
+func Timeout(h http.Header, def, max time.Duration) (time.Duration, error) {
+	d := def
+	if v := h.Get("Grpc-Timeout"); v != "" {
+		t, err := parseGRPCTimeout(v)
+		if err != nil {
+			return 0, err
+		}
+		d = t
+	} else if v := h.Get("Timeout"); v != "" {
+		t, err := parseTimeout(v)
+		if err != nil {
+			return 0, err
+		}
+		d = t
+	}
+	if max > 0 && d > max {
+		d = max
+	}
+	return d, nil
+}
+
+func parseTimeout(v string) (time.Duration, error) {
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("header Timeout %q: want a positive duration like 2s or whole seconds", v)
+	}
+	return d, nil
+}
+
+func parseGRPCTimeout(v string) (time.Duration, error) {
+	bad := fmt.Errorf("header Grpc-Timeout %q: want 1-8 digits and a unit H, M, S, m, u or n", v)
+	if len(v) < 2 || len(v) > 9 {
+		return 0, bad
+	}
+	n, err := strconv.ParseUint(v[:len(v)-1], 10, 64)
+	if err != nil || n == 0 {
+		return 0, bad
+	}
+	var unit time.Duration
+	switch v[len(v)-1] {
+	case 'H':
+		unit = time.Hour
+	case 'M':
+		unit = time.Minute
+	case 'S':
+		unit = time.Second
+	case 'm':
+		unit = time.Millisecond
+	case 'u':
+		unit = time.Microsecond
+	case 'n':
+		unit = time.Nanosecond
+	default:
+		return 0, bad
+	}
+	if n > uint64((1<<63-1)/int64(unit)) {
+		return 1<<63 - 1, nil
+	}
+	return time.Duration(n) * unit, nil
+}

@@ -1,0 +1,238 @@
+package rpc
+
+import (
+	"math"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// FuzzSetParam feeds query parameters (a dotted path and a value, twice, so repeated fields,
+// nested messages and oneofs meet) to the example and test messages. setParam must never panic,
+// must fail only with a *FieldError naming the path it was given, and a message it accepted with
+// valid UTF-8 values must encode.
+func FuzzSetParam(f *testing.F) {
+	seeds := []param{
+		{"f_double", "-1.25"}, {"fFloat", "-Inf"}, {"f_int32", "2147483648"}, {"f_int64", "9223372036854775807"},
+		{"f_uint32", "-1"}, {"f_uint64", "18446744073709551615"}, {"f_sint32", "-7"}, {"f_sfixed64", "1.5"},
+		{"f_bool", "yes"}, {"f_string", "héllo"}, {"f_bytes", "aGk_Pz8="}, {"f_bytes", "!!!"},
+		{"color", "RED"}, {"color", "7"}, {"color", "PURPLE"}, {"r_int32", "1"}, {"r_color", "GREEN"},
+		{"inner.n", "5"}, {"inner.deep.s", "x"}, {"o_inner.n", "4"}, {"oStr", "s"}, {"items.name", "a"},
+		{"labels", "a"}, {"labels.a", "1"}, {"inner", "x"}, {"inner.", ""}, {"", ""}, {".", "."}, {"..", "1"},
+		{"ts", "2024-01-02T03:04:05Z"}, {"ts.seconds", "1"}, {"dur", "1.5s"}, {"dur", "1.5"},
+		{"w_int64", "42"}, {"w_string", `say "hi"\`}, {"w_bool", "true"}, {"w_double", "2.5"}, {"w_uint32", "-1"},
+		{"r_ts", "1970-01-01T00:00:00Z"}, {"mask", "fInt32,inner.deep"}, {"st", `{"a":[1,null]}`}, {"st", "1"},
+		{"id", "1"}, {"id", "x"}, {"user_id", "3"}, {"userId", "-3"}, {"page_size", "10"}, {"pageSize", "2147483648"},
+		{"orders.id", "1"}, {"orders", "1"}, {"username", "bob"},
+	}
+	for i, p := range seeds {
+		for idx := range uint8(7) {
+			f.Add(idx, p.path, p.value, seeds[(i+1)%len(seeds)].path, seeds[(i+1)%len(seeds)].value)
+		}
+	}
+	msgs := fuzzMessages(f)
+	f.Fuzz(func(t *testing.T, idx uint8, path1, value1, path2, value2 string) {
+		md := msgs[int(idx)%len(msgs)]
+		m := newDynamic(md)
+		for _, p := range []param{{path1, value1}, {path2, value2}} {
+			err := setParam(m, p.path, p.value)
+			if err == nil {
+				continue
+			}
+			fe, ok := err.(*FieldError)
+			if !ok {
+				t.Fatalf("setParam(%q, %q) on %s = %T %v, want *FieldError", p.path, p.value, md.FullName(), err, err)
+			}
+			if fe.Field != p.path || fe.Err == nil {
+				t.Fatalf("FieldError{%q, %v} for path %q", fe.Field, fe.Err, p.path)
+			}
+		}
+		_, err := proto.Marshal(m)
+		if err != nil && utf8.ValidString(value1) && utf8.ValidString(value2) {
+			t.Fatalf("accepted %q=%q, %q=%q on %s but cannot encode: %v", path1, value1, path2, value2, md.FullName(), err)
+		}
+		_, _ = protojson.Marshal(m)
+	})
+}
+
+// FuzzUnmarshalJSON feeds JSON bodies to the example and test messages. unmarshalJSON must never
+// panic, must agree with protojson on what is valid, fail only with a *FieldError, and a message it
+// accepted must encode.
+func FuzzUnmarshalJSON(f *testing.F) {
+	for _, s := range []string{
+		``, ` `, `{}`, `null`, `[]`, `[1,2]`, `"x"`, `{"fInt32":1`, `{"fInt32":1} x`, `{"nope":1}`,
+		`{"fInt32":"x","fBool":"y"}`, `{"f_int32":2147483648}`, `{"inner":{"deep":{"s":"x","t":1}}}`, `{"inner":5}`,
+		`{"items":[{"name":"a","price":1},{"name":"b","price":"x"}]}`, `{"items":[{},3,null]}`, `{"r_int32":[1,"x"]}`,
+		`{"labels":{"a":1,"b":"x"}}`, `{"ts":"2024-01-02T03:04:05Z","dur":"1.5s","wInt64":"3","st":{"k":[1,"x",null]}}`,
+		`{"color":"PURPLE"}`, `{"color":7}`, `{"oStr":"a","oInner":{}}`, `{"fBytes":"!!"}`, `{"fString":"\ud800"}`,
+		`{"id":"7"}`, `{"id":1,"id":2}`, `{"id":1,"ID":2}`, `{"orders":[{"id":1},{"id":2,"priceCents":"x"}]}`,
+		`{"userId":"1","user_id":"2"}`, `{"pageSize":1.5}`, `{"username":"\u0000"}`, `{"inner":{"deep":{"s":` + strings.Repeat(`[`, 50) + `}}}`,
+	} {
+		for idx := range uint8(7) {
+			f.Add(idx, []byte(s), idx%2 == 0)
+		}
+	}
+	msgs := fuzzMessages(f)
+	f.Fuzz(func(t *testing.T, idx uint8, data []byte, discard bool) {
+		md := msgs[int(idx)%len(msgs)]
+		opts := protojson.UnmarshalOptions{DiscardUnknown: discard}
+		m := newDynamic(md)
+		err := unmarshalJSON(data, m, opts)
+		ref := newDynamic(md)
+		refErr := opts.Unmarshal(data, ref)
+		if len(strings.TrimSpace(string(data))) == 0 {
+			refErr = nil // an empty body is an empty message
+		}
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("unmarshalJSON(%q) = %v but protojson says %v", data, err, refErr)
+		}
+		if err != nil {
+			fe, ok := err.(*FieldError)
+			if !ok || fe.Err == nil {
+				t.Fatalf("unmarshalJSON(%q) = %T %v, want *FieldError", data, err, err)
+			}
+			return
+		}
+		if !proto.Equal(m, ref) {
+			t.Fatalf("unmarshalJSON(%q) = %v, protojson %v", data, m, ref)
+		}
+		if _, err := proto.Marshal(m); err != nil {
+			t.Fatalf("accepted %q but cannot encode: %v", data, err)
+		}
+	})
+}
+
+// FuzzHeaders feeds request headers (one stored under the exact name given, as a raw map key;
+// one added through Header.Add, as net/http does) and configured extras to the header mapping:
+// the metadata must never hold a reserved, hop-by-hop, binary or malformed key, nor a value the
+// request did not carry.
+func FuzzHeaders(f *testing.F) {
+	for _, s := range [][5]string{
+		{"Authorization", "Bearer t", "X-Request-Id", "r1", ""},
+		{"Grpc-Metadata-Tenant", "acme", "grpc-metadata-trace.id", "t", "X-Tenant"},
+		{"Grpc-Metadata-Grpc-Timeout", "1S", "Grpc-Metadata-Te", "trailers", "Grpc-Timeout"},
+		{"Grpc-Metadata-Content-Type", "x", "Grpc-Metadata-User-Agent", "x", "Content-Type,User-Agent"},
+		{"Grpc-Metadata-Connection", "x", "Connection", "close", "Connection,Upgrade,Te"},
+		{"Upgrade", "websocket", "Te", "trailers", "keep-alive,Transfer-Encoding"},
+		{"Grpc-Metadata-Token-Bin", "AAEC", "X-Trace-Bin", "AAEC", "x-trace-bin"},
+		{"Grpc-Metadata-A b", "x", "Grpc-Metadata-Ä", "x", "a b,ä"},
+		{"Grpc-Metadata-", "x", "Grpc-Metadata-:authority", "x", ":authority"},
+		{"Connection", "x-tenant", "X-Tenant", "acme", "X-Tenant"},
+		{"X-Tenant", "a\r\nb", "Grpc-Metadata-Name", "José", "x-tenant"},
+		{"GRPC-METADATA-UPPER", "x", "Grpc-Metadata-Upper", "y", "GRPC-METADATA-UPPER"},
+		{"", "0", "0", "0", ","},
+	} {
+		f.Add(s[0], s[1], s[2], s[3], s[4])
+	}
+	f.Fuzz(func(t *testing.T, name1, value1, name2, value2, extra string) {
+		h := http.Header{}
+		h[name1] = []string{value1}
+		h.Add(name2, value2)
+		values := map[string]bool{}
+		for _, vs := range h {
+			for _, v := range vs {
+				values[v] = true
+			}
+		}
+		// Configured extras are header names (config.Validate refuses anything else, the empty
+		// name included); an empty one is left out here because validMetadataKey("") is true.
+		var extras []string
+		for _, e := range strings.Split(extra, ",") {
+			if e != "" {
+				extras = append(extras, e)
+			}
+		}
+		md := newHeaderMap(extras).outgoing(h)
+		for k, vs := range md {
+			switch {
+			case k == "":
+				t.Fatalf("empty key from %q", h)
+			case reservedKey(k):
+				t.Fatalf("reserved key %q from %q", k, h)
+			case hopByHop[k]:
+				t.Fatalf("hop-by-hop key %q from %q", k, h)
+			case strings.HasSuffix(k, "-bin"):
+				t.Fatalf("binary key %q from %q", k, h)
+			}
+			for i := 0; i < len(k); i++ {
+				if c := k[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+					t.Fatalf("key %q has invalid character %q (from %q, extras %q)", k, c, h, extra)
+				}
+			}
+			for _, v := range vs {
+				if !values[v] {
+					t.Fatalf("value %q under %q was never sent", v, k)
+				}
+			}
+		}
+	})
+}
+
+// FuzzGRPCTimeout checks parseGRPCTimeout against the gRPC wire spec ("TimeoutValue TimeoutUnit":
+// 1 to 8 ASCII digits, positive, one of H M S m u n), saturating instead of overflowing, and
+// requestTimeout's bound.
+func FuzzGRPCTimeout(f *testing.F) {
+	for _, s := range []string{
+		"1H", "2M", "5S", "100m", "250u", "99999999n", "99999999H", "00000001S", "0S", "5", "S", "", "5s",
+		"123456789S", "+5S", "-5S", "1.5S", "5X", " 5S", "5S ", "\x00S", "１S", "10000000000000000000H",
+	} {
+		f.Add(s)
+	}
+	units := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second, 'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}
+	f.Fuzz(func(t *testing.T, v string) {
+		got, err := parseGRPCTimeout(v)
+
+		// The reference: what the spec allows, and its value in big integers.
+		var want *big.Int
+		if n := len(v); n >= 2 && n <= 9 {
+			digits, unit := v[:n-1], units[v[n-1]]
+			ok := unit != 0
+			for i := 0; i < len(digits); i++ {
+				ok = ok && digits[i] >= '0' && digits[i] <= '9'
+			}
+			if ok {
+				x, _ := new(big.Int).SetString(digits, 10)
+				if x.Sign() > 0 {
+					want = x.Mul(x, big.NewInt(int64(unit)))
+					if !want.IsInt64() {
+						want = big.NewInt(math.MaxInt64)
+					}
+				}
+			}
+		}
+		if want == nil {
+			if err == nil {
+				t.Fatalf("parseGRPCTimeout(%q) = %v, want an error", v, got)
+			}
+			if got != 0 {
+				t.Fatalf("parseGRPCTimeout(%q) = %v with error", v, got)
+			}
+		} else if err != nil || int64(got) != want.Int64() {
+			t.Fatalf("parseGRPCTimeout(%q) = %v, %v; want %v", v, got, err, time.Duration(want.Int64()))
+		}
+
+		const def, max = 15 * time.Second, time.Minute
+		d, err := requestTimeout(http.Header{"Grpc-Timeout": {v}}, def, max)
+		switch {
+		case v == "":
+			if err != nil || d != def {
+				t.Fatalf("empty Grpc-Timeout: %v, %v", d, err)
+			}
+		case err != nil:
+			if want != nil {
+				t.Fatalf("requestTimeout refused %q: %v", v, err)
+			}
+			if !strings.Contains(err.Error(), "Grpc-Timeout") {
+				t.Fatalf("error %v does not name the header", err)
+			}
+		case d <= 0 || d > max:
+			t.Fatalf("requestTimeout(%q) = %v, want within (0, %v]", v, d, max)
+		}
+	})
+}

@@ -1,0 +1,265 @@
+// Package web is the gateway's web handler: the http handler's reverse proxy for ordinary
+// requests, plus WebSocket proxying for upgrade requests.
+//
+// Contract for WebSockets:
+//   - Only "Upgrade: websocket" is accepted; the Origin must be in the allow-list (or absent, for
+//     non-browser clients, unless RequireOrigin is set); otherwise 403.
+//   - The gateway dials the backend node first, offering the client's subprotocols, and accepts the
+//     client with the subprotocol the backend chose, so negotiation is end to end. A backend that
+//     refuses the handshake gets its status passed back (as a JSON error body).
+//   - Messages are pumped both ways in order, text stays text and binary stays binary; each side
+//     has a read limit and an idle timeout kept alive by pings; a close frame's code and reason
+//     cross to the other side; when either side goes away the other is closed.
+//   - Concurrent sessions are bounded (MaxConns); past it the upgrade is refused with 503.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/edgeapi/gateway/apierror"
+	httphandler "github.com/edgeapi/gateway/handler/http"
+	"github.com/edgeapi/gateway/resolver"
+	"github.com/edgeapi/gateway/selector"
+)
+
+// Config tunes the WebSocket side; zero values mean the documented defaults.
+type Config struct {
+	// AllowedOrigins lists exact origins ("https://app.example.com") or "*" for any.
+	AllowedOrigins []string
+	// RequireOrigin refuses upgrades without an Origin header.
+	RequireOrigin bool
+	// ReadLimit caps one message, each way; default 1 MiB.
+	ReadLimit int64
+	// IdleTimeout closes a session that exchanged nothing (not even pongs) for this long; default 60s.
+	IdleTimeout time.Duration
+	// PingInterval sends pings to both sides; default IdleTimeout/2.
+	PingInterval time.Duration
+	// DialTimeout bounds the backend handshake; default 3s.
+	DialTimeout time.Duration
+	// MaxConns bounds concurrent sessions; default 10000.
+	MaxConns int64
+}
+
+// Handler is the web handler.
+type Handler struct {
+	proxy  *httphandler.Handler
+	sel    httphandler.Selector
+	log    *slog.Logger
+	cfg    Config
+	dialer *websocket.Dialer
+	active atomic.Int64
+	// sessions tracks live sessions so Shutdown can close them with 1001 and wait.
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	wg       sync.WaitGroup
+}
+
+// New returns the web handler over an http handler for plain requests.
+func New(proxy *httphandler.Handler, sel httphandler.Selector, log *slog.Logger, cfg Config) *Handler {
+	if cfg.ReadLimit <= 0 {
+		cfg.ReadLimit = 1 << 20
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = cfg.IdleTimeout / 2
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 3 * time.Second
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 10000
+	}
+	return &Handler{
+		proxy: proxy, sel: sel, log: log, cfg: cfg,
+		dialer:   &websocket.Dialer{HandshakeTimeout: cfg.DialTimeout, Proxy: nil},
+		sessions: map[*session]struct{}{},
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ep := resolver.EndpointFrom(r.Context())
+	if ep == nil {
+		apierror.Write(w, apierror.GatewayID, errors.New("web handler reached without a resolved endpoint"))
+		return
+	}
+	if !isUpgrade(r) {
+		if r.Header.Get("Upgrade") != "" {
+			apierror.Write(w, ep.Service, apierror.New(http.StatusBadRequest, "only Upgrade: websocket is supported"))
+			return
+		}
+		h.proxy.Forward(w, r, ep.Service, ep.Path)
+		return
+	}
+	h.serveWebSocket(w, r, ep)
+}
+
+func isUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (h *Handler) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return !h.cfg.RequireOrigin
+	}
+	return slices.Contains(h.cfg.AllowedOrigins, "*") || slices.Contains(h.cfg.AllowedOrigins, origin)
+}
+
+func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request, ep *resolver.Endpoint) {
+	if !h.originAllowed(r) {
+		apierror.Write(w, ep.Service, apierror.New(http.StatusForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
+		return
+	}
+	if h.active.Add(1) > h.cfg.MaxConns {
+		h.active.Add(-1)
+		apierror.Write(w, ep.Service, apierror.New(http.StatusServiceUnavailable, "too many WebSocket connections"))
+		return
+	}
+	defer h.active.Add(-1)
+
+	backend, resp, pick, err := h.dialBackend(r, ep)
+	if err != nil {
+		if resp != nil {
+			apierror.Write(w, ep.Service, apierror.New(resp.StatusCode, "the backend refused the WebSocket handshake: %s", resp.Status))
+			return
+		}
+		apierror.Write(w, ep.Service, err)
+		return
+	}
+	defer pick.Done(nil)
+
+	up := websocket.Upgrader{
+		HandshakeTimeout: h.cfg.DialTimeout,
+		CheckOrigin:      func(*http.Request) bool { return true }, // checked above
+	}
+	if p := backend.Subprotocol(); p != "" {
+		up.Subprotocols = []string{p}
+	}
+	client, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		// Upgrade already answered the client.
+		_ = backend.Close()
+		return
+	}
+	s := &session{client: client, backend: backend, cfg: h.cfg, log: h.log.With("service", ep.Service, "node", pick.Node.ID)}
+	if !h.track(s) {
+		s.closeBoth(websocket.CloseGoingAway, "gateway shutting down")
+		return
+	}
+	defer h.untrack(s)
+	s.run()
+}
+
+// dialBackend opens the backend WebSocket on a node, retrying once on another node when the
+// first could not be reached at all.
+func (h *Handler) dialBackend(r *http.Request, ep *resolver.Endpoint) (*websocket.Conn, *http.Response, selector.Pick, error) {
+	var tried []string
+	for {
+		pick, err := h.sel.Select(ep.Service, tried...)
+		if err != nil {
+			return nil, nil, selector.Pick{}, err
+		}
+		u := url.URL{Scheme: "ws", Host: pick.Node.Address, Path: ep.Path, RawQuery: r.URL.RawQuery}
+		hdr := http.Header{}
+		for _, k := range []string{"Authorization", "Cookie", "X-Request-Id", "User-Agent"} {
+			if v := r.Header.Values(k); len(v) > 0 {
+				hdr[k] = v
+			}
+		}
+		if o := r.Header.Get("Origin"); o != "" {
+			hdr.Set("Origin", o)
+		}
+		if protos := websocket.Subprotocols(r); len(protos) > 0 {
+			hdr.Set("Sec-WebSocket-Protocol", strings.Join(protos, ", "))
+		}
+		hdr.Set("X-Forwarded-For", clientIP(r))
+		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.DialTimeout)
+		conn, resp, err := h.dialer.DialContext(ctx, u.String(), hdr)
+		cancel()
+		if err == nil {
+			return conn, resp, pick, nil
+		}
+		if resp != nil {
+			pick.Done(nil) // the node answered: it is alive
+			return nil, resp, selector.Pick{}, err
+		}
+		pick.Done(err)
+		if len(tried) > 0 || r.Context().Err() != nil {
+			return nil, nil, selector.Pick{}, &apierror.DialError{Address: pick.Node.Address, Err: err}
+		}
+		tried = append(tried, pick.Node.ID)
+	}
+}
+
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = strings.Trim(host[:i], "[]")
+	}
+	return host
+}
+
+func (h *Handler) track(s *session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sessions == nil {
+		return false
+	}
+	h.sessions[s] = struct{}{}
+	h.wg.Add(1)
+	return true
+}
+
+func (h *Handler) untrack(s *session) {
+	h.mu.Lock()
+	delete(h.sessions, s)
+	h.mu.Unlock()
+	h.wg.Done()
+}
+
+// Shutdown closes every session with 1001 (going away) and waits for them, or for ctx.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	sessions := h.sessions
+	h.sessions = nil
+	h.mu.Unlock()
+	for s := range sessions {
+		s.closeBoth(websocket.CloseGoingAway, "gateway shutting down")
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Active reports the number of live sessions.
+func (h *Handler) Active() int64 { return h.active.Load() }

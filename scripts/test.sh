@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs what is missing (a Consul binary built
+# from the Go module proxy and cached under ~/.cache), checks formatting and vet, runs every
+# test with the race detector (including those against a real Consul agent and a real embedded
+# NATS server), then each fuzz target for a short, bounded time.
+#
+#   ./scripts/test.sh               everything
+#   FUZZTIME=0 ./scripts/test.sh    skip the fuzz runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime="${FUZZTIME:-8s}"
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+
+echo "== go $(go env GOVERSION)"
+go mod download
+
+echo "== consul"
+CONSUL_BIN="$(./scripts/consul.sh)"
+export CONSUL_BIN
+"${CONSUL_BIN}" version | head -1
+
+echo "== gofmt"
+unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
+if [ -n "${unformatted}" ]; then
+  echo "gofmt would change:"; echo "${unformatted}"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+# Two packages at a time: the machine has two cores and several suites start real servers.
+go test -race -count=1 -p 2 -timeout 20m ./...
+
+if [ "${fuzztime}" != "0" ]; then
+  echo "== fuzz (${fuzztime} each)"
+  for pkg in $(go list ./...); do
+    for target in $(go test -list '^Fuzz' "${pkg}" 2>/dev/null | grep '^Fuzz' || true); do
+      echo "-- ${pkg} ${target}"
+      go test -run='^$' -fuzz="^${target}\$" -fuzztime="${fuzztime}" "${pkg}" >/tmp/fuzz.$$.log 2>&1 || {
+        cat /tmp/fuzz.$$.log; rm -f /tmp/fuzz.$$.log; exit 1; }
+      tail -1 /tmp/fuzz.$$.log
+    done
+  done
+  rm -f /tmp/fuzz.$$.log
+fi
+echo "== all tests passed"
