@@ -28,32 +28,31 @@ func TestFrom(t *testing.T) {
 	dial := &DialError{Address: "10.0.0.1:9000", Err: syscall.ECONNREFUSED}
 	opErr := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	cases := []struct {
-		name       string
-		err        error
-		code       int
-		detail     string // a fragment
-		grpcCode   string
-		withDetail bool
+		name     string
+		err      error
+		code     int
+		detail   string // a fragment
+		grpcCode string
 	}{
-		{"registry.ErrNotFound", fmt.Errorf("%q: %w", "go.micro.api.nope", registry.ErrNotFound), 404, `"go.micro.api.nope": service not found`, "", false},
-		{"resolver.ErrNoMatch", fmt.Errorf("/a//b: %w", resolver.ErrNoMatch), 404, "/a//b: no service matches", "", false},
-		{"unknown method", &descriptor.MethodError{Endpoint: "Svc.Nope", Methods: []string{"Svc.Call"}}, 404, "the service offers: Svc.Call", "", false},
-		{"ambiguous method", fmt.Errorf("wrapped: %w", &descriptor.MethodError{Endpoint: "Svc.Call", Candidates: []string{"a.Svc", "b.Svc"}}), 400, "a.Svc and b.Svc", "", false},
-		{"selector.ErrNoNodes", fmt.Errorf("%q: %w", "svc", selector.ErrNoNodes), 503, "no live node", "", false},
-		{"selector.ErrAllOpen", fmt.Errorf("%q: %w", "svc", selector.ErrAllOpen), 503, "circuit breaker open", "", false},
-		{"context.DeadlineExceeded", fmt.Errorf("calling: %w", context.DeadlineExceeded), 504, "did not answer in time", "", false},
-		{"context.Canceled", context.Canceled, 499, "the client closed the request", "", false},
-		{"DialError", dial, 502, "cannot reach 10.0.0.1:9000", "", false},
-		{"wrapped DialError", fmt.Errorf("svc: %w", dial), 502, "cannot reach", "", false},
-		{"net.OpError", opErr, 502, "dial tcp", "", false},
-		{"net.DNSError", &net.DNSError{Err: "no such host", Name: "x.invalid"}, 502, "no such host", "", false},
-		{"os deadline is a net error", os.ErrDeadlineExceeded, 502, "timeout", "", false},
-		{"unknown error", errors.New("something broke"), 500, "something broke", "", false},
-		{"gRPC status", status.Error(codes.NotFound, "no order 7"), 404, "no order 7", "NotFound", false},
-		{"wrapped gRPC status", fmt.Errorf("reflection: %w", status.Error(codes.Unimplemented, "no reflection")), 501, "no reflection", "Unimplemented", false},
-		{"*Error as is", New(http.StatusTeapot, "short and %s", "stout"), 418, "short and stout", "", false},
-		{"wrapped *Error", fmt.Errorf("ctx: %w", New(http.StatusRequestEntityTooLarge, "too big")), 413, "too big", "", false},
-		{"BadRequest", BadRequest("user.id", errors.New("invalid int64")), 400, `field "user.id": invalid int64`, "", false},
+		{"registry.ErrNotFound", fmt.Errorf("%q: %w", "go.micro.api.nope", registry.ErrNotFound), 404, `"go.micro.api.nope": service not found`, ""},
+		{"resolver.ErrNoMatch", fmt.Errorf("/a//b: %w", resolver.ErrNoMatch), 404, "/a//b: no service matches", ""},
+		{"unknown method", &descriptor.MethodError{Endpoint: "Svc.Nope", Methods: []string{"Svc.Call"}}, 404, "the service offers: Svc.Call", ""},
+		{"ambiguous method", fmt.Errorf("wrapped: %w", &descriptor.MethodError{Endpoint: "Svc.Call", Candidates: []string{"a.Svc", "b.Svc"}}), 400, "a.Svc and b.Svc", ""},
+		{"selector.ErrNoNodes", fmt.Errorf("%q: %w", "svc", selector.ErrNoNodes), 503, "no live node", ""},
+		{"selector.ErrAllOpen", fmt.Errorf("%q: %w", "svc", selector.ErrAllOpen), 503, "circuit breaker open", ""},
+		{"context.DeadlineExceeded", fmt.Errorf("calling: %w", context.DeadlineExceeded), 504, "did not answer in time", ""},
+		{"context.Canceled", context.Canceled, 499, "the client closed the request", ""},
+		{"DialError", dial, 502, "cannot reach 10.0.0.1:9000", ""},
+		{"wrapped DialError", fmt.Errorf("svc: %w", dial), 502, "cannot reach", ""},
+		{"net.OpError", opErr, 502, "dial tcp", ""},
+		{"net.DNSError", &net.DNSError{Err: "no such host", Name: "x.invalid"}, 502, "no such host", ""},
+		{"os deadline is a net error", os.ErrDeadlineExceeded, 502, "timeout", ""},
+		{"unknown error", errors.New("something broke"), 500, "something broke", ""},
+		{"gRPC status", status.Error(codes.NotFound, "no order 7"), 404, "no order 7", "NotFound"},
+		{"wrapped gRPC status", fmt.Errorf("reflection: %w", status.Error(codes.Unimplemented, "no reflection")), 501, "no reflection", "Unimplemented"},
+		{"*Error as is", New(http.StatusTeapot, "short and %s", "stout"), 418, "short and stout", ""},
+		{"wrapped *Error", fmt.Errorf("ctx: %w", New(http.StatusRequestEntityTooLarge, "too big")), 413, "too big", ""},
+		{"BadRequest", BadRequest("user.id", errors.New("invalid int64")), 400, `field "user.id": invalid int64`, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,11 +69,8 @@ func TestFrom(t *testing.T) {
 			if e.Error() != e.Detail {
 				t.Errorf("Error() = %q, Detail %q", e.Error(), e.Detail)
 			}
-			if !errors.Is(e, tc.err) && !errors.Is(tc.err, e) {
-				var orig *Error
-				if !errors.As(tc.err, &orig) {
-					t.Errorf("From does not keep %v as its cause", tc.err)
-				}
+			if orig := (*Error)(nil); !errors.As(tc.err, &orig) && !errors.Is(e, tc.err) {
+				t.Errorf("From does not keep %v as its cause", tc.err)
 			}
 		})
 	}

@@ -48,6 +48,8 @@ type Config struct {
 	Selector Selector `yaml:"selector"`
 	RPC      RPC      `yaml:"rpc"`
 	Headers  Headers  `yaml:"headers"`
+	NATS     NATS     `yaml:"nats"`
+	Events   Events   `yaml:"events"`
 	Routes   []Route  `yaml:"routes"`
 	// Handler is the handler for requests no route matches: rpc (default), api, http, web, event.
 	Handler string `yaml:"handler"`
@@ -78,8 +80,71 @@ type Resolver struct {
 
 // Registry configures service discovery.
 type Registry struct {
-	Type   string          `yaml:"type"` // static (default until discovery lands), memory
+	// Type is nats (default: the embedded NATS server, or nats.url), consul, static or memory
+	// (in-process, for tests).
+	Type   string          `yaml:"type"`
 	Static []StaticService `yaml:"static"`
+	NATS   RegistryNATS    `yaml:"nats"`
+	Consul Consul          `yaml:"consul"`
+}
+
+// RegistryNATS configures the NATS registry (a JetStream KV bucket, a key per node).
+type RegistryNATS struct {
+	// Bucket is the KV bucket; default "gateway_registry".
+	Bucket string `yaml:"bucket"`
+	// TTL is how long a node stays without a heartbeat; default 15s.
+	TTL Duration `yaml:"ttl"`
+}
+
+// Consul configures the Consul registry.
+type Consul struct {
+	Address    string    `yaml:"address"` // default 127.0.0.1:8500
+	Scheme     string    `yaml:"scheme"`  // http or https; default https when tls is set
+	Datacenter string    `yaml:"datacenter"`
+	Token      string    `yaml:"token"` // ACL token; default CONSUL_HTTP_TOKEN
+	TLS        ConsulTLS `yaml:"tls"`
+	// TagFilter keeps only instances carrying every tag (and adds them on registration).
+	TagFilter []string `yaml:"tag_filter"`
+	// TTL of registered nodes' checks; default 15s.
+	TTL Duration `yaml:"ttl"`
+	// DeregisterAfter removes a node whose check stayed critical this long; default 1m.
+	DeregisterAfter Duration `yaml:"deregister_after"`
+}
+
+// ConsulTLS configures HTTPS to the Consul agent.
+type ConsulTLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// NATS configures the NATS connection shared by the nats registry and the event broker.
+type NATS struct {
+	// URL of an external NATS server or cluster ("nats://a:4222,nats://b:4222"). Empty: the
+	// gateway runs an embedded server (below) when the registry or the event handler needs one.
+	URL string `yaml:"url"`
+	// Embedded configures the embedded server.
+	Embedded EmbeddedNATS `yaml:"embedded"`
+}
+
+// EmbeddedNATS configures the embedded NATS server (JetStream on disk).
+type EmbeddedNATS struct {
+	Host     string `yaml:"host"`      // default 127.0.0.1
+	Port     int    `yaml:"port"`      // default 4222; -1 picks a free port
+	StoreDir string `yaml:"store_dir"` // default data/nats
+}
+
+// Events configures the event handler.
+type Events struct {
+	// Source is the CloudEvents source attribute; default "/gateway".
+	Source string `yaml:"source"`
+	// Stream is the JetStream stream holding events; default GATEWAY_EVENTS.
+	Stream string `yaml:"stream"`
+	// AckTimeout bounds waiting for the broker's acknowledgement; default 5s.
+	AckTimeout Duration `yaml:"ack_timeout"`
+	// MaxAge drops stored events older than this; 0 keeps them.
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // StaticService is one service declared in config for the static registry.

@@ -24,7 +24,13 @@ func Default() Config {
 		},
 		Log:      Log{Level: "info", Format: "text"},
 		Resolver: Resolver{Type: "micro", Namespace: &ns},
-		Registry: Registry{Type: "static"},
+		Registry: Registry{
+			Type:   "nats",
+			NATS:   RegistryNATS{Bucket: "gateway_registry", TTL: Duration(15 * time.Second)},
+			Consul: Consul{Address: "127.0.0.1:8500", TTL: Duration(15 * time.Second), DeregisterAfter: Duration(time.Minute)},
+		},
+		NATS:   NATS{Embedded: EmbeddedNATS{Host: "127.0.0.1", Port: 4222, StoreDir: "data/nats"}},
+		Events: Events{Source: "/gateway", Stream: "GATEWAY_EVENTS", AckTimeout: Duration(5 * time.Second)},
 		Selector: Selector{
 			Strategy: "round_robin",
 			Breaker: Breaker{

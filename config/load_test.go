@@ -28,7 +28,7 @@ func TestDefault(t *testing.T) {
 		{"log.format", d.Log.Format, "text"},
 		{"resolver.type", d.Resolver.Type, "micro"},
 		{"resolver.namespace", d.Resolver.NamespaceOrDefault(), "go.micro.api"},
-		{"registry.type", d.Registry.Type, "static"},
+		{"registry.type", d.Registry.Type, "nats"},
 		{"selector.strategy", d.Selector.Strategy, "round_robin"},
 		{"selector.breaker.consecutive_failures", d.Selector.Breaker.ConsecutiveFailures, uint32(5)},
 		{"selector.breaker.open_timeout", d.Selector.Breaker.OpenTimeout, Duration(10 * time.Second)},
@@ -122,6 +122,7 @@ handler: api
 	want.Server.IdleTimeout = 0
 	want.Log = Log{Level: "debug", Format: "json"}
 	want.Resolver = Resolver{Type: "path", Namespace: ptr("com.example")}
+	want.Registry.Type = "static"
 	want.Registry.Static = []StaticService{{
 		Name: "com.example.orders",
 		Nodes: []StaticNode{

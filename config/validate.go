@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Allowed values of the enumerated keys. This is the one list to extend when a resolver,
@@ -15,7 +16,7 @@ var (
 	logLevels      = []string{"debug", "info", "warn", "error"}
 	logFormats     = []string{"text", "json"}
 	resolverTypes  = []string{"micro", "path", "host", "grpc", "vpath"}
-	registryTypes  = []string{"static", "memory"}
+	registryTypes  = []string{"nats", "consul", "static", "memory"}
 	strategies     = []string{"round_robin", "random", "least_outstanding"}
 	handlers       = []string{"rpc", "api", "http", "web", "event"}
 	descriptorSrcs = []string{"reflection", "proto", "protoset"}
@@ -54,6 +55,37 @@ func (c Config) Validate() error {
 
 	v.oneOf("registry.type", c.Registry.Type, registryTypes)
 	v.static(c.Registry.Static)
+	if c.Registry.Type == "nats" {
+		v.positive("registry.nats.ttl", c.Registry.NATS.TTL)
+		if !isToken(c.Registry.NATS.Bucket) || strings.ContainsAny(c.Registry.NATS.Bucket, ".*>") {
+			v.bad("registry.nats.bucket", c.Registry.NATS.Bucket, "must be letters, digits, '-' or '_'")
+		}
+	}
+	if c.Registry.Type == "consul" {
+		if err := checkHostPort(c.Registry.Consul.Address, true); err != nil {
+			v.bad("registry.consul.address", c.Registry.Consul.Address, err.Error())
+		}
+		if sc := c.Registry.Consul.Scheme; sc != "" && sc != "http" && sc != "https" {
+			v.bad("registry.consul.scheme", sc, "must be http or https")
+		}
+		if c.Registry.Consul.TTL.D() < time.Second {
+			v.bad("registry.consul.ttl", c.Registry.Consul.TTL.String(), "must be at least 1s")
+		}
+	}
+	if c.NATS.URL == "" {
+		e := c.NATS.Embedded
+		if e.Port < -1 || e.Port > 65535 {
+			v.bad("nats.embedded.port", strconv.Itoa(e.Port), "must be a port number, or -1 for any free port")
+		}
+		if e.StoreDir == "" {
+			v.bad("nats.embedded.store_dir", "", "must name a directory")
+		}
+	}
+	v.positive("events.ack_timeout", c.Events.AckTimeout)
+	v.nonNegative("events.max_age", c.Events.MaxAge)
+	if c.Events.Stream == "" || strings.ContainsAny(c.Events.Stream, " .*>") {
+		v.bad("events.stream", c.Events.Stream, "must be a JetStream stream name (no spaces, '.', '*' or '>')")
+	}
 
 	v.oneOf("selector.strategy", c.Selector.Strategy, strategies)
 	b := c.Selector.Breaker

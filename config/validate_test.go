@@ -36,7 +36,7 @@ func TestValidate(t *testing.T) {
 		{"namespace nil", func(c *Config) { c.Resolver.Namespace = nil }, "", ""},
 		{"namespace dots", func(c *Config) { c.Resolver.Namespace = ptr("go..api") }, "resolver.namespace", "empty label"},
 		{"namespace slash", func(c *Config) { c.Resolver.Namespace = ptr("go/api") }, "resolver.namespace", "not allowed"},
-		{"registry type", func(c *Config) { c.Registry.Type = "etcd" }, "registry.type", "must be one of static, memory"},
+		{"registry type", func(c *Config) { c.Registry.Type = "etcd" }, "registry.type", "must be one of nats, consul, static, memory"},
 		{"static no name", func(c *Config) { c.Registry.Static = []StaticService{{}} }, "registry.static[0].name", "needs a name"},
 		{"static duplicate", func(c *Config) { c.Registry.Static = []StaticService{{Name: "a"}, {Name: "a"}} }, "registry.static[1].name", "declared twice"},
 		{"static node address", func(c *Config) {

@@ -3,13 +3,14 @@
 //
 // Precedence is deterministic and independent of declaration order, following chi's tree:
 //
-//  1. the gateway's own endpoints (/health/live, /health/ready);
+//  1. the gateway's own endpoints (GET and HEAD /health/live, /health/ready);
 //  2. config routes, most specific first: a static segment beats a {variable}, which beats a
 //     trailing wildcard; a route restricted to an HTTP method beats one that is not when both match;
 //  3. the default handler with the resolver, for every path nothing else matched.
 //
-// Two config routes with the same method and pattern are an error at start-up, not a silent
-// shadow.
+// Two config routes with the same method and pattern (variable names aside: "/a/{id}" and
+// "/a/{name}" are the same route), a config route on a health endpoint's path, and a pattern chi
+// refuses are errors at start-up, not a silent shadow or a panic.
 package router
 
 import (
@@ -55,7 +56,7 @@ type Config struct {
 	Routes         []Route
 	// Ready reports readiness for /health/ready; nil means always ready.
 	Ready func() (ready bool, detail string)
-	// MaxHeaderBytes is enforced per request on top of the server's own limit; 0 disables.
+	// TrustedRequestIDs is not used yet: RequestID keeps any well-formed incoming X-Request-Id.
 	TrustedRequestIDs bool
 }
 
@@ -69,7 +70,9 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("router: default handler %q is not available", cfg.DefaultHandler)
 	}
 	mux := chi.NewRouter()
-	mux.Use(Recover(cfg.Log), RequestID, AccessLog(cfg.Log))
+	// RequestID first, so the access log and the panic log carry the id; AccessLog outside
+	// Recover, so a request that panicked is logged with the 500 it got.
+	mux.Use(RequestID, AccessLog(cfg.Log), Recover(cfg.Log))
 	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, apierror.GatewayID, fmt.Errorf("%s: %w", r.URL.Path, resolver.ErrNoMatch))
 	})
@@ -77,10 +80,10 @@ func New(cfg Config) (http.Handler, error) {
 		apierror.Write(w, apierror.GatewayID, apierror.New(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 
-	mux.Get("/health/live", func(w http.ResponseWriter, _ *http.Request) {
+	liveH := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Get("/health/ready", func(w http.ResponseWriter, _ *http.Request) {
+	readyH := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		ready, detail := true, "ready"
 		if cfg.Ready != nil {
 			ready, detail = cfg.Ready()
@@ -91,14 +94,24 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		writeJSON(w, code, map[string]string{"status": st, "detail": detail})
 	})
+	// HEAD too: a probe using it must get the gateway's answer, not the resolver's.
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		mux.Method(m, healthLive, liveH)
+		mux.Method(m, healthReady, readyH)
+	}
 
-	seen := map[string]bool{}
+	handlers := make([]http.Handler, len(cfg.Routes))
+	seen := map[string]int{}
 	for i, rt := range cfg.Routes {
-		key := strings.ToUpper(rt.Method) + " " + rt.Path
-		if seen[key] {
-			return nil, fmt.Errorf("routes[%d]: %q is declared twice", i, key)
+		shape := patternShape(rt.Path)
+		if shape == healthLive || shape == healthReady {
+			return nil, fmt.Errorf("routes[%d]: %s is the gateway's own health endpoint", i, rt.Path)
 		}
-		seen[key] = true
+		key := strings.ToUpper(rt.Method) + " " + shape
+		if j, dup := seen[key]; dup {
+			return nil, fmt.Errorf("routes[%d]: %q is declared twice (see routes[%d])", i, strings.ToUpper(rt.Method)+" "+rt.Path, j)
+		}
+		seen[key] = i
 		h, ok := cfg.Handlers[rt.Handler]
 		if !ok {
 			return nil, fmt.Errorf("routes[%d] %s: handler %q is not available", i, rt.Path, rt.Handler)
@@ -106,11 +119,18 @@ func New(cfg Config) (http.Handler, error) {
 		if rh, ok := h.(RouteHandler); ok {
 			h = rh.Route(rt.Timeout, rt.MaxTimeout, rt.BodyLimit)
 		}
-		h = routeEndpoint(rt, h)
-		if rt.Method == "" {
-			mux.Handle(rt.Path, h)
-		} else {
-			mux.Method(strings.ToUpper(rt.Method), rt.Path, h)
+		handlers[i] = routeEndpoint(rt, h)
+	}
+	// Routes for any method first: chi's any-method registration overwrites every method of
+	// its pattern, so a method route declared before it would otherwise be lost.
+	for _, anyMethod := range []bool{true, false} {
+		for i, rt := range cfg.Routes {
+			if (rt.Method == "") != anyMethod {
+				continue
+			}
+			if err := handle(mux, strings.ToUpper(rt.Method), rt.Path, handlers[i]); err != nil {
+				return nil, fmt.Errorf("routes[%d]: %w", i, err)
+			}
 		}
 	}
 
@@ -124,6 +144,57 @@ func New(cfg Config) (http.Handler, error) {
 		def.ServeHTTP(w, r.WithContext(resolver.WithEndpoint(r.Context(), &ep)))
 	}))
 	return mux, nil
+}
+
+const (
+	healthLive  = "/health/live"
+	healthReady = "/health/ready"
+)
+
+// handle registers h, turning chi's panics on patterns it refuses into errors.
+func handle(mux chi.Router, method, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("invalid route pattern %q: %v", pattern, v)
+		}
+	}()
+	if method == "" {
+		mux.Handle(pattern, h)
+	} else {
+		mux.Method(method, pattern, h)
+	}
+	return nil
+}
+
+// patternShape is a chi pattern without its variable names ("/a/{id}" and "/a/{name}" are the
+// same route to chi: the later one replaces the earlier); regexps are kept.
+func patternShape(pattern string) string {
+	var b strings.Builder
+	for i := 0; i < len(pattern); i++ {
+		if pattern[i] != '{' {
+			b.WriteByte(pattern[i])
+			continue
+		}
+		// The variable ends at the brace that closes this one; a regexp may hold {n,m}.
+		end, depth := len(pattern), 0
+		for j := i; j < len(pattern); j++ {
+			if pattern[j] == '{' {
+				depth++
+			} else if pattern[j] == '}' {
+				if depth--; depth == 0 {
+					end = j
+					break
+				}
+			}
+		}
+		b.WriteByte('{')
+		if _, re, ok := strings.Cut(pattern[i+1:end], ":"); ok {
+			b.WriteString(re)
+		}
+		b.WriteByte('}')
+		i = end
+	}
+	return b.String()
 }
 
 // routeEndpoint gives a config route's fixed service and endpoint, and its path variables.

@@ -7,14 +7,16 @@
 //     server reflection (v1 and v1alpha, so the gateway can build requests from descriptors) and
 //     the standard health service, unless the server already has them, and binds the listener.
 //   - Serve reports SERVING for the server as a whole ("") and for every registered service,
-//     registers a node (ID: name + "-" + random hex, address: the bound address, with 127.0.0.1
-//     when bound to all interfaces) and re-registers it every HeartbeatInterval so TTL-based
-//     registries keep it. A failed registration is logged and retried at the next heartbeat; it
-//     does not stop serving.
-//   - When ctx is done Serve stops heartbeating, deregisters with a fresh short context, sets
-//     every health status to NOT_SERVING, then stops gracefully within ShutdownTimeout and
-//     forcibly after it. It returns nil after a shutdown caused by ctx, or the error that stopped
-//     the server. Every goroutine it starts has ended when it returns.
+//     and, when a Registrar is given, registers a node (ID: name + "-" + random hex; address: the
+//     bound address, with 127.0.0.1 when bound to all interfaces, or Options.Advertise) and
+//     registers it again every HeartbeatInterval so TTL-based registries keep it. A failed
+//     registration is logged and retried at the next heartbeat; it does not stop serving.
+//   - When ctx is done Serve stops heartbeating (waiting for a Register in flight), deregisters
+//     with a fresh short context, sets every health status to NOT_SERVING, then stops gracefully
+//     within ShutdownTimeout and forcibly after it. Open streams (health Watch included) hold
+//     the graceful stop until that timeout. Serve returns nil after a shutdown caused by ctx or
+//     by the grpc.Server's owner stopping it, and the listener's error otherwise; every goroutine
+//     it starts has ended when it returns.
 //
 // Discovery (NewResolverBuilder):
 //   - The builder reads a registry/cache.Cache and serves the "registry" scheme to grpc-go:

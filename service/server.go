@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -116,7 +115,7 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	opts.Endpoints = cloneEndpoints(opts.Endpoints)
+	opts.Endpoints = (&registry.Service{Endpoints: opts.Endpoints}).Clone().Endpoints
 	opts.Metadata = maps.Clone(opts.Metadata)
 
 	s := &Server{opts: opts, log: log}
@@ -182,7 +181,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	hbCtx, stopHeartbeat := context.WithCancel(ctx)
 	defer stopHeartbeat()
 	if s.opts.Registrar != nil {
-		beating.Go(func() { s.heartbeat(hbCtx) })
+		beating.Go(func() { Announce(hbCtx, s.opts.Registrar, s.service(), s.opts.HeartbeatInterval, s.log) })
 	}
 
 	var err error
@@ -198,8 +197,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 
 	stopHeartbeat()
-	beating.Wait()
-	s.deregister(ctx)
+	beating.Wait() // Announce returns after deregistering
 	if s.health != nil {
 		s.health.Shutdown() // every status NOT_SERVING, and stays so
 	}
@@ -207,48 +205,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	serving.Wait()
 	s.log.Info("stopped", "service", s.opts.Name, "node", s.node.ID)
 	return err
-}
-
-// heartbeat registers the node now and every HeartbeatInterval until ctx is done.
-func (s *Server) heartbeat(ctx context.Context) {
-	t := time.NewTicker(s.opts.HeartbeatInterval)
-	defer t.Stop()
-	failing := false
-	for {
-		rctx, cancel := context.WithTimeout(ctx, s.opts.HeartbeatInterval)
-		err := s.opts.Registrar.Register(rctx, s.service(true))
-		cancel()
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return // shutting down; not a registry problem
-		case err != nil && !failing:
-			failing = true
-			s.log.Warn("register failed, retrying every heartbeat", "service", s.opts.Name,
-				"node", s.node.ID, "error", err)
-		case err == nil && failing:
-			failing = false
-			s.log.Info("registered again", "service", s.opts.Name, "node", s.node.ID)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// deregister removes the node with a fresh context, since ctx is usually done by now.
-func (s *Server) deregister(ctx context.Context) {
-	if s.opts.Registrar == nil {
-		return
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deregisterTimeout)
-	defer cancel()
-	if err := s.opts.Registrar.Deregister(dctx, s.service(false)); err != nil {
-		s.log.Warn("deregister failed", "service", s.opts.Name, "node", s.node.ID, "error", err)
-		return
-	}
-	s.log.Info("deregistered", "service", s.opts.Name, "node", s.node.ID)
 }
 
 // stop stops gracefully, and forcibly after ShutdownTimeout.
@@ -272,23 +228,9 @@ func (s *Server) stop() {
 	}
 }
 
-// service returns a fresh value each call: registries may keep what they are given.
-func (s *Server) service(full bool) *registry.Service {
-	n := s.node
-	n.Metadata = maps.Clone(n.Metadata)
-	svc := &registry.Service{Name: s.opts.Name, Version: s.opts.Version, Nodes: []registry.Node{n}}
-	if full {
-		svc.Endpoints = cloneEndpoints(s.opts.Endpoints)
-	}
-	return svc
-}
-
-func cloneEndpoints(in []registry.Endpoint) []registry.Endpoint {
-	out := slices.Clone(in)
-	for i := range out {
-		out[i].Metadata = maps.Clone(out[i].Metadata)
-	}
-	return out
+// service describes this node for the registry.
+func (s *Server) service() *registry.Service {
+	return (&registry.Service{Name: s.opts.Name, Version: s.opts.Version, Nodes: []registry.Node{s.node}, Endpoints: s.opts.Endpoints}).Clone()
 }
 
 // advertised turns a bound address into one a client can dial.

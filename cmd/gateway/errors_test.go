@@ -45,6 +45,7 @@ routes:
 		{name: "JSON syntax", path: "/echoservice/Echo/Unary", body: `{"name":`, code: 400, id: echoService, detail: []string{"invalid JSON body"}},
 		{name: "not an object", path: "/echoservice/Echo/Unary", body: `[1]`, code: 400, id: echoService},
 		{name: "wrong type", path: "/echoservice/Echo/Unary", body: `{"count":"many"}`, code: 400, id: echoService, detail: []string{`field "count"`, "int32"}},
+		{name: "first bad field in document order", path: "/echoservice/Echo/Unary", body: `{"name":"ok","count":"x","big":"y","at":1}`, code: 400, id: echoService, detail: []string{`field "count"`}},
 		{name: "int32 overflow", path: "/echoservice/Echo/Unary", body: `{"count":4294967296}`, code: 400, id: echoService, detail: []string{`field "count"`}},
 		{name: "bad enum", path: "/echoservice/Echo/Unary", body: `{"color":"COLOR_BLUE"}`, code: 400, id: echoService, detail: []string{`field "color"`}},
 		{name: "bad timestamp", path: "/echoservice/Echo/Unary", body: `{"at":"yesterday"}`, code: 400, id: echoService, detail: []string{`field "at"`}},
@@ -63,6 +64,7 @@ routes:
 		{name: "body over the route limit", path: "/small", body: `{"name":"` + strings.Repeat("x", 100) + `"}`, code: 413, id: echoService, detail: []string{"64 bytes"}},
 		{name: "streaming method", path: "/count", body: `{"to":3}`, code: 501, id: echoService, detail: []string{"streaming"}},
 		{name: "bad Timeout", path: "/echoservice/Echo/Unary", body: `{}`, hdr: []string{"Timeout", "soon"}, code: 400, id: echoService, detail: []string{"Timeout"}},
+		{name: "zero Timeout", path: "/echoservice/Echo/Unary", body: `{}`, hdr: []string{"Timeout", "0"}, code: 400, id: echoService, detail: []string{"Timeout"}},
 		{name: "bad Grpc-Timeout", path: "/echoservice/Echo/Unary", body: `{}`, hdr: []string{"Grpc-Timeout", "5x"}, code: 400, id: echoService, detail: []string{"Grpc-Timeout"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

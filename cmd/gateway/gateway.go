@@ -38,7 +38,7 @@ type gateway struct {
 }
 
 func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gateway, error) {
-	reg, release, err := open.Registry(ctx, cfg.Registry, log)
+	reg, release, err := open.Registry(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}

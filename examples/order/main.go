@@ -44,7 +44,7 @@ func run(ctx context.Context, configPath string, explicit bool, address string, 
 	if err != nil {
 		return err
 	}
-	reg, release, err := open.Registry(ctx, cfg.Registry, log)
+	reg, release, err := open.Registry(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -69,8 +69,11 @@ var errResponseTimeout = fmt.Errorf("no response headers in time: %w", context.D
 type attempt struct {
 	service string
 	path    string
-	pick    selector.Pick
-	tried   []string
+	// in is the inbound request (with the attempt's context); a retry starts again from it, not
+	// from the outbound request the failed attempt built.
+	in    *http.Request
+	pick  selector.Pick
+	tried []string
 }
 
 // New returns the http handler.
@@ -144,7 +147,8 @@ func (h *Handler) Forward(w http.ResponseWriter, r *http.Request, service, path 
 	defer timer.Stop()
 	a := &attempt{service: service, path: path}
 	ctx = context.WithValue(ctx, pickKey{}, &timedAttempt{attempt: a, timer: timer})
-	h.serveAttempt(w, r.WithContext(ctx), a)
+	a.in = r.WithContext(ctx)
+	h.serveAttempt(w, a.in, a)
 }
 
 type timedAttempt struct {
@@ -202,30 +206,33 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
-func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	a := attemptFrom(r)
+func (h *Handler) errorHandler(w http.ResponseWriter, out *http.Request, err error) {
+	a := attemptFrom(out)
 	if a == nil {
 		apierror.Write(w, apierror.GatewayID, err)
 		return
 	}
+	// The transport reports our own response timeout as a plain cancellation, which the breaker
+	// would ignore; the node did not answer in time, and that counts against it.
+	if errors.Is(context.Cause(out.Context()), errResponseTimeout) {
+		err = errResponseTimeout
+	}
 	a.pick.Done(err)
-	if r.Context().Err() == nil && isDialError(err) && len(a.tried) == 0 && replayable(r) {
+	in := a.in
+	if out.Context().Err() == nil && isDialError(err) && len(a.tried) == 0 && replayable(in) {
 		a.tried = append(a.tried, a.pick.Node.ID)
-		if r.GetBody != nil {
-			body, berr := r.GetBody()
+		if in.GetBody != nil && in.Body != nil && in.Body != http.NoBody {
+			body, berr := in.GetBody()
 			if berr != nil {
 				apierror.Write(w, a.service, berr)
 				return
 			}
-			r.Body = body
+			in.Body = body
 		}
-		h.serveAttempt(w, r, a.attempt)
+		h.serveAttempt(w, in, a.attempt)
 		return
 	}
-	switch {
-	case errors.Is(context.Cause(r.Context()), errResponseTimeout):
-		err = errResponseTimeout
-	case isDialError(err):
+	if isDialError(err) {
 		err = &apierror.DialError{Address: a.pick.Node.Address, Err: err}
 	}
 	h.log.Debug("proxy error", "service", a.service, "node", a.pick.Node.ID, "error", err)

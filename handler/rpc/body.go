@@ -39,7 +39,9 @@ func diagnose(data []byte, md protoreflect.MessageDescriptor, opts protojson.Unm
 		}
 		return prefix, fmt.Errorf("want a JSON object for %s", md.FullName())
 	}
-	for key, raw := range obj {
+	// Walk the members in document order, so that "first" means the same on every run.
+	for _, key := range memberOrder(data, len(obj)) {
+		raw := obj[key]
 		path := key
 		if prefix != "" {
 			path = prefix + "." + key
@@ -74,6 +76,32 @@ func diagnose(data []byte, md protoreflect.MessageDescriptor, opts protojson.Unm
 		}
 	}
 	return "", nil
+}
+
+// memberOrder returns the member names of the JSON object data (valid JSON) in document order,
+// each once.
+func memberOrder(data []byte, n int) []string {
+	keys := make([]string, 0, n)
+	seen := make(map[string]bool, n)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // '{'
+		return keys
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			break
+		}
+		if key, ok := tok.(string); ok && !seen[key] {
+			seen[key] = true
+			keys = append(keys, key)
+		}
+	}
+	return keys
 }
 
 func kindName(fd protoreflect.FieldDescriptor) string {

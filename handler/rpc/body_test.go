@@ -113,3 +113,23 @@ func TestUnmarshalJSONExampleOrders(t *testing.T) {
 		t.Fatalf("err = %v, want a *FieldError for orders[1].priceCents", err)
 	}
 }
+
+// TestUnmarshalJSONFirstFieldInDocumentOrder: with several bad fields, the one reported is the
+// first in the body, the same on every run.
+func TestUnmarshalJSONFirstFieldInDocumentOrder(t *testing.T) {
+	md := allDesc(t)
+	for body, want := range map[string]string{
+		`{"fInt32":"x","fBool":"y","fFloat":"z"}`:         "fInt32",
+		`{"fFloat":"z","fBool":"y","fInt32":"x"}`:         "fFloat",
+		`{"fString":"ok","inner":{"deep":{"s":1}},"x":1}`: "inner.deep.s",
+		`{"items":[{"price":1},{"tags":[1]}],"nope":1}`:   "items[1].tags",
+	} {
+		for range 20 {
+			err := unmarshalJSON([]byte(body), newDynamic(md), protojson.UnmarshalOptions{})
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != want {
+				t.Fatalf("unmarshalJSON(%s) = %v, want the field %s", body, err, want)
+			}
+		}
+	}
+}

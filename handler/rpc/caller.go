@@ -51,7 +51,7 @@ func (c *Caller) Invoke(ctx context.Context, service, method string, req, resp a
 		}
 		var p peer.Peer
 		err = cc.Invoke(ctx, method, req, resp, append(opts, grpc.Peer(&p))...)
-		pick.Done(nodeOutcome(ctx, err))
+		pick.Done(nodeOutcome(clientDeadline(ctx), err))
 		if err == nil || attempt > 0 || !neverSent(ctx, err, &p) {
 			return err
 		}
@@ -74,10 +74,13 @@ func withClientDeadline(ctx context.Context) context.Context {
 	return context.WithValue(ctx, clientDeadlineKey{}, true)
 }
 
-// nodeOutcome is the error to report to the node's breaker for a call made with ctx: a timeout
-// under a client-chosen deadline counts as a cancellation, which breakers ignore.
-func nodeOutcome(ctx context.Context, err error) error {
-	if err != nil && ctx.Value(clientDeadlineKey{}) != nil &&
+// clientDeadline reports whether withClientDeadline marked ctx.
+func clientDeadline(ctx context.Context) bool { return ctx.Value(clientDeadlineKey{}) != nil }
+
+// nodeOutcome is the error to report to the node's breaker: a timeout under a client-chosen
+// deadline counts as a cancellation, which breakers ignore.
+func nodeOutcome(clientDeadline bool, err error) error {
+	if err != nil && clientDeadline &&
 		(status.Code(err) == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded)) {
 		return context.Canceled
 	}
@@ -98,16 +101,16 @@ func (c *Caller) Conn(ctx context.Context, service string) (grpc.ClientConnInter
 		pick.Done(err)
 		return nil, nil, &apierror.DialError{Address: pick.Node.Address, Err: err}
 	}
-	f := &failoverConn{caller: c, service: service, pick: pick, cc: cc, ctx: ctx}
+	f := &failoverConn{caller: c, service: service, pick: pick, cc: cc, clientDeadline: clientDeadline(ctx)}
 	return f, f.done, nil
 }
 
 // failoverConn is the connection Conn hands out: it moves to another node when a stream cannot
 // be opened on the current one, and reports each node's outcome exactly once.
 type failoverConn struct {
-	caller  *Caller
-	service string
-	ctx     context.Context // the exchange's, for nodeOutcome only
+	caller         *Caller
+	service        string
+	clientDeadline bool // the exchange runs under a deadline the client chose
 
 	mu    sync.Mutex
 	pick  selector.Pick
@@ -152,5 +155,5 @@ func (f *failoverConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, met
 func (f *failoverConn) done(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.pick.Done(nodeOutcome(f.ctx, err))
+	f.pick.Done(nodeOutcome(f.clientDeadline, err))
 }

@@ -62,8 +62,8 @@ func FuzzSetParam(f *testing.F) {
 }
 
 // FuzzUnmarshalJSON feeds JSON bodies to the example and test messages. unmarshalJSON must never
-// panic, must agree with protojson on what is valid, fail only with a *FieldError, and a message it
-// accepted must encode.
+// panic, must agree with protojson on what is valid, fail only with a *FieldError naming the same
+// field every time, and a message it accepted must encode.
 func FuzzUnmarshalJSON(f *testing.F) {
 	for _, s := range []string{
 		``, ` `, `{}`, `null`, `[]`, `[1,2]`, `"x"`, `{"fInt32":1`, `{"fInt32":1} x`, `{"nope":1}`,
@@ -96,6 +96,11 @@ func FuzzUnmarshalJSON(f *testing.F) {
 			fe, ok := err.(*FieldError)
 			if !ok || fe.Err == nil {
 				t.Fatalf("unmarshalJSON(%q) = %T %v, want *FieldError", data, err, err)
+			}
+			// The diagnosis is deterministic: the same body names the same field.
+			again := unmarshalJSON(data, newDynamic(md), opts).(*FieldError)
+			if again.Field != fe.Field {
+				t.Fatalf("unmarshalJSON(%q) named %q, then %q", data, fe.Field, again.Field)
 			}
 			return
 		}

@@ -175,6 +175,10 @@ func TestHandlerCalls(t *testing.T) {
 		{name: "unknown service", method: "GET", target: "/x", endpoint: "Nope.Nope", wantCode: 404},
 		{name: "malformed Grpc-Timeout", method: "GET", target: "/x?id=1", endpoint: "OrderSrv.GetOrder",
 			header: header("Grpc-Timeout", "soon"), wantCode: 400, wantBody: []string{"Grpc-Timeout"}},
+		{name: "invalid protobuf body", method: "POST", target: "/x", endpoint: "OrderSrv.GetOrder",
+			header: header("Content-Type", "application/protobuf"), body: "\xff\xff", wantCode: 400, wantBody: []string{"invalid protobuf body"}},
+		{name: "protobuf body with query parameters", method: "POST", target: "/x?id=1", endpoint: "OrderSrv.GetOrder",
+			header: header("Content-Type", "application/protobuf"), body: "\x08\x01", wantCode: 400},
 		{name: "body too large", method: "POST", target: "/x", endpoint: "OrderSrv.GetOrder",
 			body: `{"id":1` + strings.Repeat(" ", 5<<20) + `}`, wantCode: 413},
 	}

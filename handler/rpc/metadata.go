@@ -50,29 +50,36 @@ func newHeaderMap(extra []string) headerMap {
 	return m
 }
 
-// outgoing builds the metadata for a call.
+// outgoing builds the metadata for a call. Allow-listed headers come first, then Grpc-Metadata-*
+// ones, so a key given both ways has its values in a stable order (header map iteration alone
+// would shuffle them).
 func (m headerMap) outgoing(h http.Header) metadata.MD {
 	md := metadata.MD{}
 	for k, vs := range h {
 		key, ok := m.allow[k]
-		if !ok {
-			if !strings.HasPrefix(k, MetadataPrefix) || len(k) == len(MetadataPrefix) {
-				continue
-			}
-			key = strings.ToLower(k[len(MetadataPrefix):])
-			if !validMetadataKey(key) {
-				continue
-			}
+		if !ok || !forwardable(h, k, key) {
+			continue
 		}
-		if strings.HasSuffix(key, "-bin") {
-			continue // binary metadata needs base64 handling we do not offer from HTTP
+		md[key] = append(md[key], vs...)
+	}
+	for k, vs := range h {
+		if _, ok := m.allow[k]; ok || !strings.HasPrefix(k, MetadataPrefix) || len(k) == len(MetadataPrefix) {
+			continue
 		}
-		if namedByConnection(h, k) {
-			continue // the client declared it hop-by-hop for this request
+		key := strings.ToLower(k[len(MetadataPrefix):])
+		if !validMetadataKey(key) || !forwardable(h, k, key) {
+			continue
 		}
 		md[key] = append(md[key], vs...)
 	}
 	return md
+}
+
+// forwardable reports whether header name, as metadata key, may cross: binary metadata needs
+// base64 handling we do not offer from HTTP, and a header the client named in Connection is
+// hop-by-hop for this request.
+func forwardable(h http.Header, name, key string) bool {
+	return !strings.HasSuffix(key, "-bin") && !namedByConnection(h, name)
 }
 
 // namedByConnection reports whether the Connection header lists the header name, which makes
@@ -143,7 +150,7 @@ func requestTimeout(h http.Header, def, max time.Duration) (time.Duration, error
 }
 
 func parseTimeout(v string) (time.Duration, error) {
-	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil && n > 0 {
 		return time.Duration(n) * time.Second, nil
 	}
 	d, err := time.ParseDuration(v)

@@ -156,6 +156,7 @@ func TestRequestTimeout(t *testing.T) {
 		{"timeout word", header("Timeout", "soon"), max, 0, "header Timeout"},
 		{"timeout negative", header("Timeout", "-1s"), max, 0, "header Timeout"},
 		{"timeout zero duration", header("Timeout", "0s"), max, 0, "header Timeout"},
+		{"timeout zero seconds", header("Timeout", "0"), max, 0, "header Timeout"},
 		{"timeout fraction without unit", header("Timeout", "1.5"), max, 0, "header Timeout"},
 		{"timeout too many seconds", header("Timeout", "99999999999"), max, 0, "header Timeout"},
 	}

@@ -1,8 +1,6 @@
 package nats_test
 
 import (
-	"log/slog"
-	"os"
 	"context"
 	neturl "net/url"
 	"strconv"
@@ -93,15 +91,16 @@ func TestCacheRidesOutServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	r, _ := natsreg.New(ctx, nc, natsreg.Config{Timeout: time.Second}, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	r := newRegistry(t, nc, natsreg.Config{Timeout: time.Second})
 	if err := r.Register(ctx, userService(nodeA)); err != nil {
 		t.Fatal(err)
 	}
 
-	c := cache.New(r, slog.New(slog.NewTextHandler(os.Stderr, nil)), cache.Config{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	c := cache.New(r, nil, cache.Config{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = c.Run(runCtx) })
+	// Stop the cache before the servers (cleanups run after deferred calls).
 	defer wg.Wait()
 	defer stop()
 	syncCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -128,7 +127,7 @@ func TestCacheRidesOutServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("restart on port %d: %v", port, err)
 	}
-	defer s2.Shutdown()
+	t.Cleanup(s2.Shutdown)
 	back := time.Now()
 	waitFor(t, 10*time.Second, "the cache to recover", func() bool {
 		stale, _, _ := c.Stale()

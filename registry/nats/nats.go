@@ -306,7 +306,7 @@ func (r *Registry) GetService(ctx context.Context, name string) (*registry.Servi
 	if err != nil {
 		return nil, fmt.Errorf("get service %q: %w", name, err)
 	}
-	byService, err := r.readAll(ctx, w)
+	byService, err := r.readAll(ctx, cancel, w)
 	if err != nil {
 		return nil, fmt.Errorf("get service %q: %w", name, err)
 	}
@@ -325,7 +325,7 @@ func (r *Registry) ListServices(ctx context.Context) ([]*registry.Service, error
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
-	byService, err := r.readAll(ctx, w)
+	byService, err := r.readAll(ctx, cancel, w)
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
@@ -340,9 +340,9 @@ func (r *Registry) ListServices(ctx context.Context) ([]*registry.Service, error
 }
 
 // readAll collects the initial values of w (up to the nil marker) by service and node, then
-// stops w.
-func (r *Registry) readAll(ctx context.Context, w jetstream.KeyWatcher) (map[string]map[string]nodeEntry, error) {
-	defer stopWatcher(w)
+// stops w by calling cancel, the cancel of w's ctx.
+func (r *Registry) readAll(ctx context.Context, cancel context.CancelFunc, w jetstream.KeyWatcher) (map[string]map[string]nodeEntry, error) {
+	defer stopWatcher(cancel, w)
 	out := make(map[string]map[string]nodeEntry)
 	for {
 		select {
@@ -375,10 +375,27 @@ func (r *Registry) readAll(ctx context.Context, w jetstream.KeyWatcher) (map[str
 
 var errWatcherClosed = errors.New("KV watcher closed")
 
-// stopWatcher stops w and waits until its delivery goroutine let go: nats.go's watcher blocks
-// on a full updates channel, and closes it only once its subscription's handler has returned.
-func stopWatcher(w jetstream.KeyWatcher) {
-	_ = w.Stop() // fails only when already stopped (ctx or connection closed)
-	for range w.Updates() {
+// stopWatcher stops w, whose ctx cancel ends, and waits until nats.go let go of it: its
+// delivery goroutine blocks on a full updates channel and closes the channel only once it has
+// returned. Cancelling the ctx unsubscribes at once (nats.go then deletes the consumer on its
+// own goroutine); w.Stop would delete it first, which takes the whole JetStream timeout when
+// the connection is down, so it is only the fallback.
+func stopWatcher(cancel context.CancelFunc, w jetstream.KeyWatcher) {
+	cancel()
+	updates := w.Updates()
+	fallback := time.NewTimer(time.Second)
+	defer fallback.Stop()
+	for {
+		select {
+		case _, ok := <-updates:
+			if !ok {
+				return
+			}
+		case <-fallback.C:
+			_ = w.Stop() // fails only when already stopped
+			for range updates {
+			}
+			return
+		}
 	}
 }

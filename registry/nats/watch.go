@@ -40,7 +40,7 @@ func (r *Registry) Watch(ctx context.Context) (<-chan registry.Event, error) {
 	w, err := r.kv.WatchAll(wctx)
 	if !timer.Stop() {
 		if err == nil {
-			stopWatcher(w)
+			stopWatcher(cancel, w)
 		}
 		return fail(fmt.Errorf("setting up the KV watcher took longer than %v", r.cfg.Timeout))
 	}
@@ -58,8 +58,7 @@ func (r *Registry) follow(ctx context.Context, cancel context.CancelFunc, w jets
 	status chan nats.Status, out chan<- registry.Event) {
 	defer close(out)
 	defer func() {
-		cancel()
-		stopWatcher(w)
+		stopWatcher(cancel, w)
 		r.nc.RemoveStatusListener(status)
 	}()
 
