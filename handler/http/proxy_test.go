@@ -449,3 +449,32 @@ func TestManyConcurrentRequests(t *testing.T) {
 	}
 	t.Logf("%d proxied POSTs in %v", workers*each, time.Since(start))
 }
+
+func TestResponseTimeoutCountsAgainstTheNode(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	addr := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	route := chatRoute
+	route.Timeout = 100 * time.Millisecond
+	gw := newGateway(t, httphandler.Config{}, selector.Config{Breaker: selector.BreakerConfig{ConsecutiveFailures: 1, OpenTimeout: time.Hour}},
+		[]router.Route{route}, map[string][]string{"svc": {addr}})
+	resp, err := http.Get(gw.URL + "/chat/slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJSONError(t, resp, http.StatusGatewayTimeout)
+	// The node did not answer in time: its breaker opened, so the next request is refused at once.
+	resp, err = http.Get(gw.URL + "/chat/slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJSONError(t, resp, http.StatusServiceUnavailable)
+	if st := gw.Sel.States("svc"); len(st) != 1 || st[0].Breaker != "open" {
+		t.Fatalf("node states %+v, want the breaker open", st)
+	}
+}

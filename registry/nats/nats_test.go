@@ -348,11 +348,14 @@ func TestHeartbeatKeepsNodeAlive(t *testing.T) {
 	var updates []registry.Event
 	end := time.Now().Add(3 * ttl)
 	for time.Now().Before(end) {
+		t0 := time.Now()
 		if err := r.Register(ctx, userService(nodeA)); err != nil {
 			t.Fatal(err)
 		}
 		lastBeat = time.Now()
-		if _, err := r.GetService(ctx, "go.micro.api.user"); err != nil {
+		_, err := r.GetService(ctx, "go.micro.api.user")
+		t.Logf("DEBUG register %v get %v", lastBeat.Sub(t0), time.Since(lastBeat))
+		if err != nil {
 			t.Fatalf("GetService while heartbeating: %v", err)
 		}
 		select {
