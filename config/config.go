@@ -50,6 +50,7 @@ type Config struct {
 	Headers  Headers  `yaml:"headers"`
 	NATS     NATS     `yaml:"nats"`
 	Events   Events   `yaml:"events"`
+	Web      Web      `yaml:"web"`
 	Routes   []Route  `yaml:"routes"`
 	// Handler is the handler for requests no route matches: rpc (default), api, http, web, event.
 	Handler string `yaml:"handler"`
@@ -145,6 +146,19 @@ type Events struct {
 	AckTimeout Duration `yaml:"ack_timeout"`
 	// MaxAge drops stored events older than this; 0 keeps them.
 	MaxAge Duration `yaml:"max_age"`
+}
+
+// Web configures the web handler's WebSocket proxying.
+type Web struct {
+	// AllowedOrigins lists the browser origins allowed to open WebSockets ("*" for any);
+	// requests without an Origin header (non-browser clients) are allowed.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// ReadLimit caps one WebSocket message; default 1MiB.
+	ReadLimit Size `yaml:"read_limit"`
+	// IdleTimeout closes a silent session; default 60s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConns bounds concurrent WebSocket sessions; default 10000.
+	MaxConns int `yaml:"max_conns"`
 }
 
 // StaticService is one service declared in config for the static registry.

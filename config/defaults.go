@@ -30,6 +30,7 @@ func Default() Config {
 			Consul: Consul{Address: "127.0.0.1:8500", TTL: Duration(15 * time.Second), DeregisterAfter: Duration(time.Minute)},
 		},
 		NATS:   NATS{Embedded: EmbeddedNATS{Host: "127.0.0.1", Port: 4222, StoreDir: "data/nats"}},
+		Web:    Web{ReadLimit: MiB, IdleTimeout: Duration(60 * time.Second), MaxConns: 10000},
 		Events: Events{Source: "/gateway", Stream: "GATEWAY_EVENTS", AckTimeout: Duration(5 * time.Second)},
 		Selector: Selector{
 			Strategy: "round_robin",

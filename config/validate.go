@@ -81,6 +81,13 @@ func (c Config) Validate() error {
 			v.bad("nats.embedded.store_dir", "", "must name a directory")
 		}
 	}
+	if c.Web.ReadLimit <= 0 {
+		v.bad("web.read_limit", c.Web.ReadLimit.String(), "must be positive")
+	}
+	v.positive("web.idle_timeout", c.Web.IdleTimeout)
+	if c.Web.MaxConns < 1 {
+		v.bad("web.max_conns", strconv.Itoa(c.Web.MaxConns), "must be at least 1")
+	}
 	v.positive("events.ack_timeout", c.Events.AckTimeout)
 	v.nonNegative("events.max_age", c.Events.MaxAge)
 	if c.Events.Stream == "" || strings.ContainsAny(c.Events.Stream, " .*>") {
@@ -253,8 +260,8 @@ func (v *validator) routes(routes []Route, rpc RPC) {
 			}
 		}
 		if rt.StripPrefix != "" {
-			if h != "http" && h != "web" {
-				v.bad(key+".strip_prefix", rt.StripPrefix, "only used by http and web routes")
+			if h != "http" && h != "web" && h != "event" {
+				v.bad(key+".strip_prefix", rt.StripPrefix, "only used by http, web and event routes")
 			} else if !strings.HasPrefix(rt.StripPrefix, "/") {
 				v.bad(key+".strip_prefix", rt.StripPrefix, "must start with \"/\"")
 			}

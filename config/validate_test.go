@@ -91,7 +91,7 @@ func TestValidate(t *testing.T) {
 		{"api route service missing", route(Route{Path: "/o", Handler: "api", Endpoint: "Orders.Get"}), "routes[0].service", "api routes need a service"},
 		{"http route service missing", route(Route{Path: "/o", Handler: "http"}), "routes[0].service", "http routes need a service"},
 		{"event route", route(Route{Path: "/events/*", Handler: "event"}), "", ""},
-		{"strip prefix on rpc", route(Route{Path: "/o", Service: "orders", Endpoint: "Orders.Get", StripPrefix: "/o"}), "routes[0].strip_prefix", "only used by http and web"},
+		{"strip prefix on rpc", route(Route{Path: "/o", Service: "orders", Endpoint: "Orders.Get", StripPrefix: "/o"}), "routes[0].strip_prefix", "only used by http, web and event"},
 		{"route negative timeout", route(Route{Path: "/o", Service: "s", Endpoint: "S.M", Timeout: -1}), "routes[0].timeout", "negative"},
 		{"route timeout above global max", route(Route{Path: "/o", Service: "s", Endpoint: "S.M", Timeout: Duration(2 * time.Minute)}), "routes[0].timeout", "must not exceed rpc.max_timeout (1m0s)"},
 		{"route max below global timeout", route(Route{Path: "/o", Service: "s", Endpoint: "S.M", MaxTimeout: Duration(time.Second)}), "rpc.timeout", "must not exceed routes[0].max_timeout (1s)"},

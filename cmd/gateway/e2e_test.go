@@ -74,6 +74,12 @@ func TestSeedPath(t *testing.T) {
 	if got["username"] == "" || got["address"] == "" || got["phone"] == "" {
 		t.Errorf("user fields not filled: %v", got)
 	}
+	// curl -d sends application/x-www-form-urlencoded; the README's command must still work.
+	curlStyle := wantOK(t, g.call(t, http.MethodPost, "/orderservice/OrderSrv/GetOrder", `{"id":1}`,
+		"Content-Type", "application/x-www-form-urlencoded"))
+	if curlStyle["username"] != acc.GetUsername() {
+		t.Errorf("GetOrder sent as curl -d = %v", curlStyle)
+	}
 	wantError(t, g.post(t, "/orderservice/OrderSrv/GetOrder", `{"id":99}`), http.StatusNotFound, ordersrv.Name)
 	m := wantError(t, g.post(t, "/orderservice/OrderSrv/GetOrder", `{"id":0}`), http.StatusBadRequest, ordersrv.Name)
 	if !strings.Contains(fmt.Sprint(m["details"]), "google.rpc.BadRequest") {

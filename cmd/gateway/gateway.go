@@ -7,16 +7,23 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
 
+	brokernats "github.com/edgeapi/gateway/broker/nats"
 	"github.com/edgeapi/gateway/config"
 	"github.com/edgeapi/gateway/connpool"
 	"github.com/edgeapi/gateway/descriptor"
+	"github.com/edgeapi/gateway/handler/api"
+	"github.com/edgeapi/gateway/handler/event"
+	httphandler "github.com/edgeapi/gateway/handler/http"
 	"github.com/edgeapi/gateway/handler/rpc"
+	"github.com/edgeapi/gateway/handler/web"
+	"github.com/edgeapi/gateway/natsserver"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/registry/cache"
 	"github.com/edgeapi/gateway/registry/open"
@@ -32,17 +39,41 @@ type gateway struct {
 	cache    *cache.Cache
 	pool     *connpool.Pool
 	sel      *selector.Selector
+	web      *web.Handler
 	handler  http.Handler
-	release  func()
+	closers  []func() // run in reverse order when the gateway stops
 	draining atomic.Bool
 }
 
-func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gateway, error) {
+// usesHandler reports whether any route, or the default, uses the named handler.
+func usesHandler(cfg config.Config, name string) bool {
+	return cfg.Handler == name || slices.ContainsFunc(cfg.Routes, func(r config.Route) bool { return r.Handler == name })
+}
+
+func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *gateway, err error) {
+	g = &gateway{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+	needNATS := cfg.Registry.Type == "nats" || usesHandler(cfg, "event")
+	if needNATS && cfg.NATS.URL == "" {
+		e := cfg.NATS.Embedded
+		ns, err := natsserver.Start(ctx, natsserver.Config{Host: e.Host, Port: e.Port, StoreDir: e.StoreDir}, log)
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS server: %w", err)
+		}
+		g.closers = append(g.closers, ns.Shutdown)
+		cfg.NATS.URL = ns.ClientURL()
+		log.Info("embedded NATS server running", "url", cfg.NATS.URL, "store_dir", e.StoreDir)
+	}
+
 	reg, release, err := open.Registry(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	g := &gateway{cfg: cfg, log: log, release: release}
+	g.closers = append(g.closers, release)
 	g.cache = cache.New(reg, log, cache.Config{})
 	g.sel, err = selector.New(selector.Config{
 		Strategy: selector.Strategy(cfg.Selector.Strategy),
@@ -57,47 +88,24 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gate
 		},
 	})
 	if err != nil {
-		release()
 		return nil, err
 	}
 	g.pool = connpool.New(connpool.Config{DialTimeout: cfg.RPC.DialTimeout.D()})
+	g.closers = append(g.closers, g.pool.Close)
 	caller := &rpc.Caller{Selector: g.sel, Pool: g.pool}
 
-	sources := map[string]descriptor.Source{}
-	for name, s := range cfg.RPC.Services {
-		var set *descriptor.Set
-		switch s.Descriptors {
-		case "proto":
-			set, err = descriptor.CompileProtos(ctx, s.ImportPaths, s.ProtoFiles)
-		case "protoset":
-			set, err = descriptor.LoadProtoset(s.Protoset)
-		default:
-			continue
-		}
-		if err != nil {
-			release()
-			return nil, fmt.Errorf("rpc.services[%s]: %w", name, err)
-		}
-		sources[name] = descriptor.Static{Set: set}
+	descs, err := descriptorCache(ctx, cfg, caller)
+	if err != nil {
+		return nil, err
 	}
-	descs := descriptor.NewCache(sources, descriptor.Reflection{Conns: caller})
 	g.cache.OnChange(g.onRegistryChange(descs))
 
-	rpcHandler, err := rpc.New(caller, descs, log, rpc.Config{
-		Timeout:        cfg.RPC.Timeout.D(),
-		MaxTimeout:     cfg.RPC.MaxTimeout.D(),
-		UseProtoNames:  cfg.RPC.UseProtoNames,
-		OmitZeroValues: cfg.RPC.OmitZeroValues,
-		ForwardHeaders: cfg.Headers.Forward,
-		BodyLimit:      int64(cfg.Server.BodyLimit),
-	})
+	handlers, err := g.handlers(ctx, cfg, caller, descs)
 	if err != nil {
-		release()
 		return nil, err
 	}
 	res, err := resolver.New(cfg.Resolver.Type, cfg.Resolver.NamespaceOrDefault())
 	if err != nil {
-		release()
 		return nil, err
 	}
 	routes := make([]router.Route, 0, len(cfg.Routes))
@@ -110,16 +118,114 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gate
 	g.handler, err = router.New(router.Config{
 		Log:            log,
 		Resolver:       res,
-		Handlers:       map[string]http.Handler{"rpc": rpcHandler},
+		Handlers:       handlers,
 		DefaultHandler: cfg.Handler,
 		Routes:         routes,
 		Ready:          g.ready,
 	})
 	if err != nil {
-		release()
 		return nil, err
 	}
 	return g, nil
+}
+
+// descriptorCache compiles the configured .proto files and protosets once, at start-up, and
+// falls back to server reflection for every other service.
+func descriptorCache(ctx context.Context, cfg config.Config, caller *rpc.Caller) (*descriptor.Cache, error) {
+	sources := map[string]descriptor.Source{}
+	for name, s := range cfg.RPC.Services {
+		var set *descriptor.Set
+		var err error
+		switch s.Descriptors {
+		case "proto":
+			set, err = descriptor.CompileProtos(ctx, s.ImportPaths, s.ProtoFiles)
+		case "protoset":
+			set, err = descriptor.LoadProtoset(s.Protoset)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rpc.services[%s]: %w", name, err)
+		}
+		sources[name] = descriptor.Static{Set: set}
+	}
+	return descriptor.NewCache(sources, descriptor.Reflection{Conns: caller}), nil
+}
+
+// handlers builds the five handlers; the event handler (and its broker connection) only when a
+// route or the default uses it, so a gateway without events needs no NATS.
+func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.Caller, descs *descriptor.Cache) (map[string]http.Handler, error) {
+	rpcHandler, err := rpc.New(caller, descs, g.log, rpc.Config{
+		Timeout:        cfg.RPC.Timeout.D(),
+		MaxTimeout:     cfg.RPC.MaxTimeout.D(),
+		UseProtoNames:  cfg.RPC.UseProtoNames,
+		OmitZeroValues: cfg.RPC.OmitZeroValues,
+		ForwardHeaders: cfg.Headers.Forward,
+		BodyLimit:      int64(cfg.Server.BodyLimit),
+	})
+	if err != nil {
+		return nil, err
+	}
+	apiHandler := api.New(caller, descs, g.log, api.Config{
+		Timeout:        cfg.RPC.Timeout.D(),
+		MaxTimeout:     cfg.RPC.MaxTimeout.D(),
+		BodyLimit:      int64(cfg.Server.BodyLimit),
+		ForwardHeaders: cfg.Headers.Forward,
+	})
+	httpHandler := httphandler.New(g.sel, g.log, httphandler.Config{
+		DialTimeout: cfg.RPC.DialTimeout.D(),
+		Timeout:     cfg.RPC.Timeout.D(),
+	})
+	g.web = web.New(httpHandler, g.sel, g.log, web.Config{
+		AllowedOrigins: cfg.Web.AllowedOrigins,
+		ReadLimit:      int64(cfg.Web.ReadLimit),
+		IdleTimeout:    cfg.Web.IdleTimeout.D(),
+		DialTimeout:    cfg.RPC.DialTimeout.D(),
+		MaxConns:       int64(cfg.Web.MaxConns),
+	})
+	handlers := map[string]http.Handler{"rpc": rpcHandler, "api": apiHandler, "http": httpHandler, "web": g.web}
+	if !usesHandler(cfg, "event") {
+		return handlers, nil
+	}
+	nc, err := open.ConnectNATS(cfg, "gateway-events")
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, nc.Close)
+	prefix := eventPrefix(cfg)
+	pub, err := brokernats.New(ctx, nc, brokernats.Config{
+		Stream:     cfg.Events.Stream,
+		Subjects:   []string{prefix + ".>"},
+		MaxAge:     cfg.Events.MaxAge.D(),
+		AckTimeout: cfg.Events.AckTimeout.D(),
+	}, g.log)
+	if err != nil {
+		return nil, err
+	}
+	handlers["event"] = event.New(pub, g.log, event.Config{
+		Namespace:  prefix,
+		Source:     cfg.Events.Source,
+		BodyLimit:  int64(cfg.Server.BodyLimit),
+		AckTimeout: cfg.Events.AckTimeout.D(),
+	})
+	return handlers, nil
+}
+
+// eventPrefix is the subject prefix of events: the namespace, or "events" when the namespace is
+// empty (a stream cannot capture every subject: the registry's own bucket lives there too).
+func eventPrefix(cfg config.Config) string {
+	if ns := cfg.Resolver.NamespaceOrDefault(); ns != "" {
+		return ns
+	}
+	return "events"
+}
+
+// close releases everything newGateway built, newest first. Safe to call twice.
+func (g *gateway) close() {
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		g.closers[i]()
+	}
+	g.closers = nil
 }
 
 // onRegistryChange keeps the selector, the connection pool and the descriptor cache in step with
@@ -177,22 +283,17 @@ func (g *gateway) ready() (bool, string) {
 func (g *gateway) run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", g.cfg.Server.Address)
 	if err != nil {
-		g.release()
+		g.close()
 		return err
 	}
 	return g.serve(ctx, ln)
 }
 
 func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
-	defer g.release()
-	defer g.pool.Close()
+	defer g.close()
 	cacheCtx, stopCache := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = g.cache.Run(cacheCtx)
-	}()
+	wg.Go(func() { _ = g.cache.Run(cacheCtx) })
 	defer wg.Wait()
 	defer stopCache()
 
@@ -223,7 +324,11 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	g.log.Info("shutting down: draining in-flight requests", "timeout", g.cfg.Server.ShutdownTimeout.D())
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Server.ShutdownTimeout.D())
 	defer cancel()
+	// Hijacked WebSocket connections are not tracked by http.Server: close them with 1001.
+	var drain sync.WaitGroup
+	drain.Go(func() { _ = g.web.Shutdown(sctx) })
 	err := srv.Shutdown(sctx)
+	drain.Wait()
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return serr
 	}

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PATH="$PATH:$(go env GOPATH)/bin"
 
-protos=(user/user.proto order/order.proto)
+protos=(user/user.proto order/order.proto clock/clock.proto)
 
 # Go messages and gRPC stubs, next to each .proto.
 protoc -I . \

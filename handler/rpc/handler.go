@@ -213,6 +213,12 @@ func (h *Handler) request(r *http.Request, ep *resolver.Endpoint, m *descriptor.
 	}
 	msg := dynamicpb.NewMessage(m.Input)
 	switch {
+	case ct == "application/x-www-form-urlencoded" && looksLikeJSON(body):
+		// curl -d sends this Content-Type by default; a body that is a JSON object is JSON
+		// (micro api accepted it too), since no form field name starts with '{'.
+		if err := unmarshalJSON(body, msg, protojson.UnmarshalOptions{}); err != nil {
+			return nil, badField(err)
+		}
 	case ct == "application/x-www-form-urlencoded":
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
@@ -244,6 +250,20 @@ func (h *Handler) request(r *http.Request, ep *resolver.Endpoint, m *descriptor.
 		}
 	}
 	return msg, nil
+}
+
+// looksLikeJSON reports whether body starts, after white space, with a JSON object.
+func looksLikeJSON(body []byte) bool {
+	for _, c := range body {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		}
+		return false
+	}
+	return false
 }
 
 func setParams(msg protoreflect.Message, vals url.Values) error {
