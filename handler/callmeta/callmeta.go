@@ -1,17 +1,17 @@
 // Package callmeta decides what crosses from an HTTP request into a gRPC call and back: which
 // headers become metadata (an allow-list; hop-by-hop headers never cross), how backend metadata
-// returns as Grpc-Metadata-* headers, and the call deadline a client may ask for.
+// returns as Grpc-Metadata-* headers, and the call deadline a client may ask for. The rpc and api
+// handlers share it.
 package callmeta
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
-
-	"context"
 
 	"google.golang.org/grpc/metadata"
 )
@@ -60,29 +60,36 @@ func NewHeaders(extra []string) Headers {
 	return m
 }
 
-// Outgoing builds the metadata for a call.
+// Outgoing builds the metadata for a call. Allow-listed headers come first, then Grpc-Metadata-*
+// ones, so a key given both ways has its values in a stable order (header map iteration alone
+// would shuffle them).
 func (m Headers) Outgoing(h http.Header) metadata.MD {
 	md := metadata.MD{}
 	for k, vs := range h {
 		key, ok := m.allow[k]
-		if !ok {
-			if !strings.HasPrefix(k, MetadataPrefix) || len(k) == len(MetadataPrefix) {
-				continue
-			}
-			key = strings.ToLower(k[len(MetadataPrefix):])
-			if !validMetadataKey(key) {
-				continue
-			}
+		if !ok || !forwardable(h, k, key) {
+			continue
 		}
-		if strings.HasSuffix(key, "-bin") {
-			continue // binary metadata needs base64 handling we do not offer from HTTP
+		md[key] = appendPrintable(md[key], vs)
+	}
+	for k, vs := range h {
+		if _, ok := m.allow[k]; ok || !strings.HasPrefix(k, MetadataPrefix) || len(k) == len(MetadataPrefix) {
+			continue
 		}
-		if namedByConnection(h, k) {
-			continue // the client declared it hop-by-hop for this request
+		key := strings.ToLower(k[len(MetadataPrefix):])
+		if !validMetadataKey(key) || !forwardable(h, k, key) {
+			continue
 		}
-		md[key] = append(md[key], vs...)
+		md[key] = appendPrintable(md[key], vs)
 	}
 	return md
+}
+
+// forwardable reports whether header name, as metadata key, may cross: binary metadata needs
+// base64 handling we do not offer from HTTP, and a header the client named in Connection is
+// hop-by-hop for this request.
+func forwardable(h http.Header, name, key string) bool {
+	return !strings.HasSuffix(key, "-bin") && !namedByConnection(h, name)
 }
 
 // namedByConnection reports whether the Connection header lists the header name, which makes
@@ -101,6 +108,9 @@ func namedByConnection(h http.Header, name string) bool {
 // validMetadataKey reports whether key is a legal gRPC metadata key that is neither reserved
 // nor hop-by-hop.
 func validMetadataKey(key string) bool {
+	if key == "" {
+		return false
+	}
 	if strings.HasPrefix(key, "grpc-") || key == "content-type" || key == "user-agent" || isHopByHop(key) {
 		return false
 	}
@@ -111,6 +121,25 @@ func validMetadataKey(key string) bool {
 		}
 	}
 	return true
+}
+
+// appendPrintable appends the values gRPC can carry as text metadata (printable ASCII); others
+// would make the whole call fail inside grpc-go with a 500, for a header the backend may not
+// even read.
+func appendPrintable(dst, vs []string) []string {
+	for _, v := range vs {
+		ok := true
+		for i := 0; i < len(v); i++ {
+			if v[i] < 0x20 || v[i] > 0x7e {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			dst = append(dst, v)
+		}
+	}
+	return dst
 }
 
 // WriteMetadata copies backend header and trailer metadata to the response as Grpc-Metadata-*.
@@ -153,7 +182,7 @@ func Timeout(h http.Header, def, max time.Duration) (time.Duration, error) {
 }
 
 func parseTimeout(v string) (time.Duration, error) {
-	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil && n > 0 {
 		return time.Duration(n) * time.Second, nil
 	}
 	d, err := time.ParseDuration(v)

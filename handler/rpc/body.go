@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -28,9 +29,17 @@ func unmarshalJSON(data []byte, msg protoreflect.Message, opts protojson.Unmarsh
 	return &FieldError{Err: fmt.Errorf("invalid JSON body for %s: %w", msg.Descriptor().FullName(), err)}
 }
 
+// maxDiagnoseDepth bounds how deep diagnose descends.
+const maxDiagnoseDepth = 32
+
 // diagnose walks the JSON object field by field and returns the path of the first field that
 // does not decode, with the reason. It runs only on the error path.
 func diagnose(data []byte, md protoreflect.MessageDescriptor, opts protojson.UnmarshalOptions, prefix string) (string, error) {
+	// Each level re-decodes its subtree, so deep self-nesting would cost quadratic time: past
+	// a sane depth the deepest path reached is answer enough.
+	if strings.Count(prefix, ".")+strings.Count(prefix, "[") >= maxDiagnoseDepth {
+		return prefix, errors.New("nested too deeply to pinpoint the error")
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		var syn *json.SyntaxError

@@ -2,10 +2,12 @@ package rpc
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -73,6 +75,9 @@ func isWellKnown(md protoreflect.MessageDescriptor) bool {
 func scalarValue(parent protoreflect.Message, fd protoreflect.FieldDescriptor, s string) (protoreflect.Value, error) {
 	switch fd.Kind() {
 	case protoreflect.StringKind:
+		if !utf8.ValidString(s) {
+			return protoreflect.Value{}, fmt.Errorf("string value is not valid UTF-8")
+		}
 		return protoreflect.ValueOfString(s), nil
 	case protoreflect.BoolKind:
 		b, err := strconv.ParseBool(s)
@@ -138,7 +143,7 @@ func scalarValue(parent protoreflect.Message, fd protoreflect.FieldDescriptor, s
 		}
 		// Well-known types (Timestamp, Duration, wrappers, FieldMask) take their JSON string form.
 		m := newMessage(parent, fd)
-		quoted, _ := jsonQuote(s)
+		quoted, _ := json.Marshal(s)
 		if err := protojson.Unmarshal(quoted, m.Interface()); err != nil {
 			// Wrappers of numbers and bools want the bare token.
 			if err2 := protojson.Unmarshal([]byte(s), m.Interface()); err2 != nil {
@@ -159,5 +164,3 @@ func newMessage(parent protoreflect.Message, fd protoreflect.FieldDescriptor) pr
 	}
 	return dynamicpb.NewMessage(fd.Message())
 }
-
-func jsonQuote(s string) ([]byte, error) { return []byte(strconv.Quote(s)), nil }

@@ -38,6 +38,7 @@ import (
 
 	"github.com/edgeapi/gateway/apierror"
 	"github.com/edgeapi/gateway/descriptor"
+	"github.com/edgeapi/gateway/handler/callmeta"
 	"github.com/edgeapi/gateway/resolver"
 )
 
@@ -68,7 +69,7 @@ type Handler struct {
 	descs   Descriptors
 	log     *slog.Logger
 	cfg     Config
-	headers headerMap
+	headers callmeta.Headers
 	codec   codec
 	marshal protojson.MarshalOptions
 }
@@ -95,7 +96,7 @@ func New(caller *Caller, descs Descriptors, log *slog.Logger, cfg Config) (*Hand
 		descs:   descs,
 		log:     log,
 		cfg:     cfg,
-		headers: newHeaderMap(cfg.ForwardHeaders),
+		headers: callmeta.NewHeaders(cfg.ForwardHeaders),
 		codec:   newCodec(),
 		marshal: protojson.MarshalOptions{UseProtoNames: cfg.UseProtoNames, EmitUnpopulated: !cfg.OmitZeroValues},
 	}, nil
@@ -133,7 +134,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.Endpoint) error {
 	ctx := r.Context()
-	timeout, err := requestTimeout(r.Header, h.cfg.Timeout, h.cfg.MaxTimeout)
+	timeout, err := callmeta.Timeout(r.Header, h.cfg.Timeout, h.cfg.MaxTimeout)
 	if err != nil {
 		return apierror.BadRequest("", err)
 	}
@@ -155,11 +156,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 		return apierror.New(http.StatusNotImplemented, "%s is a streaming method; streaming over HTTP is not available on this route", ep.Method)
 	}
 
-	req, err := h.request(r, ep, m)
+	req, err := h.request(r, ep, set, m)
 	if err != nil {
 		return err
 	}
-	ctx = metadata.NewOutgoingContext(ctx, h.headers.outgoing(r.Header))
+	ctx = metadata.NewOutgoingContext(ctx, h.headers.Outgoing(r.Header))
 	var header, trailer metadata.MD
 	opts := []grpc.CallOption{grpc.Header(&header), grpc.Trailer(&trailer), grpc.ForceCodecV2(h.codec)}
 
@@ -173,10 +174,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 		resp = dyn
 	}
 	if err := h.caller.Invoke(ctx, ep.Service, m.Path, req, resp, opts...); err != nil {
-		writeMetadata(w.Header(), header, trailer)
+		callmeta.WriteMetadata(w.Header(), header, trailer)
 		return h.callError(err, set)
 	}
-	writeMetadata(w.Header(), header, trailer)
+	callmeta.WriteMetadata(w.Header(), header, trailer)
 	if wantProto {
 		w.Header().Set("Content-Type", "application/protobuf")
 		_, _ = w.Write(resp.(*rawFrame).b)
@@ -194,7 +195,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 }
 
 // request builds the request message: body first, then query parameters and path variables.
-func (h *Handler) request(r *http.Request, ep *resolver.Endpoint, m *descriptor.Method) (any, error) {
+func (h *Handler) request(r *http.Request, ep *resolver.Endpoint, set *descriptor.Set, m *descriptor.Method) (any, error) {
 	body, err := readBody(r, h.cfg.BodyLimit)
 	if err != nil {
 		return nil, err
@@ -216,7 +217,7 @@ func (h *Handler) request(r *http.Request, ep *resolver.Endpoint, m *descriptor.
 	case ct == "application/x-www-form-urlencoded" && looksLikeJSON(body):
 		// curl -d sends this Content-Type by default; a body that is a JSON object is JSON
 		// (micro api accepted it too), since no form field name starts with '{'.
-		if err := unmarshalJSON(body, msg, protojson.UnmarshalOptions{}); err != nil {
+		if err := unmarshalJSON(body, msg, protojson.UnmarshalOptions{Resolver: typesWithGlobal{set}}); err != nil {
 			return nil, badField(err)
 		}
 	case ct == "application/x-www-form-urlencoded":
@@ -231,7 +232,7 @@ func (h *Handler) request(r *http.Request, ep *resolver.Endpoint, m *descriptor.
 		if ct != "" && ct != "application/json" && !strings.HasSuffix(ct, "+json") && ct != "text/plain" {
 			return nil, apierror.New(http.StatusUnsupportedMediaType, "Content-Type %q is not supported; send application/json, application/x-www-form-urlencoded or application/protobuf", ct)
 		}
-		if err := unmarshalJSON(body, msg, protojson.UnmarshalOptions{}); err != nil {
+		if err := unmarshalJSON(body, msg, protojson.UnmarshalOptions{Resolver: typesWithGlobal{set}}); err != nil {
 			return nil, badField(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"net/http"
 	"sync"
 	"testing"
 
@@ -205,4 +206,12 @@ func fuzzMessages(t testing.TB) []protoreflect.MessageDescriptor {
 // newDynamic returns an empty dynamic message of md.
 func newDynamic(md protoreflect.MessageDescriptor) *dynamicpb.Message {
 	return dynamicpb.NewMessage(md)
+}
+
+func header(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
 }

@@ -135,6 +135,10 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request, ep *res
 		apierror.Write(w, ep.Service, apierror.New(http.StatusForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
 		return
 	}
+	if h.isShutDown() {
+		apierror.Write(w, ep.Service, apierror.New(http.StatusServiceUnavailable, "the gateway is shutting down"))
+		return
+	}
 	if h.active.Add(1) > h.cfg.MaxConns {
 		h.active.Add(-1)
 		apierror.Write(w, ep.Service, apierror.New(http.StatusServiceUnavailable, "too many WebSocket connections"))
@@ -145,7 +149,13 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request, ep *res
 	backend, resp, pick, err := h.dialBackend(r, ep)
 	if err != nil {
 		if resp != nil {
-			apierror.Write(w, ep.Service, apierror.New(resp.StatusCode, "the backend refused the WebSocket handshake: %s", resp.Status))
+			// A refusal (4xx, 5xx) is passed back; any other answer means the node does not
+			// speak WebSocket on this path, which is a bad gateway.
+			code := resp.StatusCode
+			if code < 400 || code > 599 {
+				code = http.StatusBadGateway
+			}
+			apierror.Write(w, ep.Service, apierror.New(code, "the backend refused the WebSocket handshake: %s", resp.Status))
 			return
 		}
 		apierror.Write(w, ep.Service, err)
@@ -156,6 +166,9 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request, ep *res
 	up := websocket.Upgrader{
 		HandshakeTimeout: h.cfg.DialTimeout,
 		CheckOrigin:      func(*http.Request) bool { return true }, // checked above
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			apierror.Write(w, ep.Service, apierror.New(status, "WebSocket handshake: %v", reason))
+		},
 	}
 	if p := backend.Subprotocol(); p != "" {
 		up.Subprotocols = []string{p}
@@ -166,7 +179,7 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request, ep *res
 		_ = backend.Close()
 		return
 	}
-	s := &session{client: client, backend: backend, cfg: h.cfg, log: h.log.With("service", ep.Service, "node", pick.Node.ID)}
+	s := newSession(client, backend, h.cfg, h.log.With("service", ep.Service, "node", pick.Node.ID))
 	if !h.track(s) {
 		s.closeBoth(websocket.CloseGoingAway, "gateway shutting down")
 		return
@@ -182,6 +195,9 @@ func (h *Handler) dialBackend(r *http.Request, ep *resolver.Endpoint) (*websocke
 	for {
 		pick, err := h.sel.Select(ep.Service, tried...)
 		if err != nil {
+			if len(tried) > 0 && errors.Is(err, selector.ErrNoNodes) {
+				err = &apierror.DialError{Address: ep.Service, Err: errors.New("no other node to retry on")}
+			}
 			return nil, nil, selector.Pick{}, err
 		}
 		u := url.URL{Scheme: "ws", Host: pick.Node.Address, Path: ep.Path, RawQuery: r.URL.RawQuery}
@@ -222,6 +238,12 @@ func clientIP(r *http.Request) string {
 		host = strings.Trim(host[:i], "[]")
 	}
 	return host
+}
+
+func (h *Handler) isShutDown() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sessions == nil
 }
 
 func (h *Handler) track(s *session) bool {

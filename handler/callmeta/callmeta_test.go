@@ -1,4 +1,4 @@
-package rpc
+package callmeta
 
 import (
 	"net/http"
@@ -77,7 +77,7 @@ func TestHeaderMapOutgoing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := newHeaderMap(tc.extra).outgoing(tc.in)
+			got := NewHeaders(tc.extra).Outgoing(tc.in)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("outgoing(%v) = %v, want %v", tc.in, got, tc.want)
 			}
@@ -100,7 +100,7 @@ func TestValidMetadataKey(t *testing.T) {
 
 func TestWriteMetadata(t *testing.T) {
 	h := http.Header{"Content-Type": {"application/json"}}
-	writeMetadata(h,
+	WriteMetadata(h,
 		metadata.MD{"x-served-by": {"n1"}, "multi": {"a", "b"}, "token-bin": {"\x00\x01"}, "content-type": {"application/grpc"}},
 		nil,
 		metadata.MD{"x-trailer": {"t"}, "multi": {"c"}},
@@ -162,15 +162,15 @@ func TestRequestTimeout(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := requestTimeout(tc.h, def, tc.max)
+			got, err := Timeout(tc.h, def, tc.max)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("requestTimeout(%v) = %v, %v; want an error about %s", tc.h, got, err, tc.wantErr)
+					t.Fatalf("Timeout(%v) = %v, %v; want an error about %s", tc.h, got, err, tc.wantErr)
 				}
 				return
 			}
 			if err != nil || got != tc.want {
-				t.Errorf("requestTimeout(%v) = %v, %v; want %v", tc.h, got, err, tc.want)
+				t.Errorf("Timeout(%v) = %v, %v; want %v", tc.h, got, err, tc.want)
 			}
 		})
 	}

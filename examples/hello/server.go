@@ -1,0 +1,19 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/edgeapi/gateway/examples/hello/hellosrv"
+	"github.com/edgeapi/gateway/registry"
+)
+
+// serve runs the hello service at address until ctx is done, registered in reg when reg takes
+// registrations.
+func serve(ctx context.Context, reg registry.Registry, address string, cfg hellosrv.Config, log *slog.Logger) error {
+	return serveHTTP(ctx, reg, address, httpService{
+		Name:     hellosrv.Name,
+		Handler:  hellosrv.New(cfg),
+		Metadata: map[string]string{"protocol": "http"},
+	}, log)
+}
