@@ -80,7 +80,20 @@ func (p *Publisher) Publish(ctx context.Context, m *broker.Message) (broker.Ack,
 		ctx, cancel = context.WithTimeout(ctx, p.cfg.AckTimeout)
 		defer cancel()
 	}
-	msg := &nats.Msg{Subject: m.Subject, Header: nats.Header(m.Header), Data: m.Data}
+	nc := p.js.Conn()
+	if !nc.IsConnected() {
+		// While reconnecting, the client would buffer the message and send it after the
+		// reconnect, possibly long after the caller was told it failed: a stored event nobody
+		// claimed. Refuse instead; the caller retries with the same id.
+		return broker.Ack{}, fmt.Errorf("%w: not connected to NATS (%s)", broker.ErrUnavailable, nc.Status())
+	}
+	// The JetStream client writes its own headers (Nats-Msg-Id, Nats-Expected-Stream) into the
+	// message: give it a copy, so the caller's message is left as it was (and a nil header works).
+	hdr := make(nats.Header, len(m.Header)+2)
+	for k, v := range m.Header {
+		hdr[k] = v
+	}
+	msg := &nats.Msg{Subject: m.Subject, Header: hdr, Data: m.Data}
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(p.cfg.Stream)}
 	if m.ID != "" {
 		opts = append(opts, jetstream.WithMsgID(m.ID))

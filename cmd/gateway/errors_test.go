@@ -62,7 +62,6 @@ routes:
 		{name: "body over the limit", path: "/echoservice/Echo/Unary", body: `{"name":"` + strings.Repeat("x", 3000) + `"}`, code: 413, id: echoService, detail: []string{"2048 bytes"}},
 		{name: "form over the limit", path: "/echoservice/Echo/Unary", body: "name=" + strings.Repeat("x", 3000), hdr: []string{"Content-Type", "application/x-www-form-urlencoded"}, code: 413, id: echoService},
 		{name: "body over the route limit", path: "/small", body: `{"name":"` + strings.Repeat("x", 100) + `"}`, code: 413, id: echoService, detail: []string{"64 bytes"}},
-		{name: "streaming method", path: "/count", body: `{"to":3}`, code: 501, id: echoService, detail: []string{"streaming"}},
 		{name: "bad Timeout", path: "/echoservice/Echo/Unary", body: `{}`, hdr: []string{"Timeout", "soon"}, code: 400, id: echoService, detail: []string{"Timeout"}},
 		{name: "zero Timeout", path: "/echoservice/Echo/Unary", body: `{}`, hdr: []string{"Timeout", "0"}, code: 400, id: echoService, detail: []string{"Timeout"}},
 		{name: "bad Grpc-Timeout", path: "/echoservice/Echo/Unary", body: `{}`, hdr: []string{"Grpc-Timeout", "5x"}, code: 400, id: echoService, detail: []string{"Grpc-Timeout"}},

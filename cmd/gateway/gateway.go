@@ -162,6 +162,8 @@ func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.C
 		OmitZeroValues: cfg.RPC.OmitZeroValues,
 		ForwardHeaders: cfg.Headers.Forward,
 		BodyLimit:      int64(cfg.Server.BodyLimit),
+		AllowedOrigins: cfg.Web.AllowedOrigins,
+		WSReadLimit:    int64(cfg.Web.ReadLimit),
 	})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"sync"
 
@@ -156,4 +157,41 @@ func (f *failoverConn) done(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pick.Done(nodeOutcome(f.clientDeadline, err))
+}
+
+// NewStream opens a stream of method on a node of service. done must be called once with the
+// stream's final error (nil or io.EOF for success) so the node's breaker hears the outcome. A
+// stream that could not be opened because its node was unreachable is opened on another node.
+func (c *Caller) NewStream(ctx context.Context, service string, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, func(error), error) {
+	var tried []string
+	for attempt := 0; ; attempt++ {
+		pick, err := c.Selector.Select(service, tried...)
+		if err != nil {
+			if attempt > 0 && errors.Is(err, selector.ErrNoNodes) {
+				return nil, nil, apierror.New(http.StatusBadGateway, "%s: the only node could not be reached", service)
+			}
+			return nil, nil, err
+		}
+		cc, err := c.Pool.Get(pick.Node.Address)
+		if err != nil {
+			pick.Done(err)
+			return nil, nil, &apierror.DialError{Address: pick.Node.Address, Err: err}
+		}
+		cs, err := cc.NewStream(ctx, desc, method, opts...)
+		if err == nil {
+			p := pick
+			return cs, func(err error) {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				p.Done(nodeOutcome(clientDeadline(ctx), err))
+			}, nil
+		}
+		pick.Done(err)
+		// Opening the stream failed before any message left: safe to try another node once.
+		if attempt > 0 || ctx.Err() != nil || status.Code(err) != codes.Unavailable {
+			return nil, nil, err
+		}
+		tried = append(tried, pick.Node.ID)
+	}
 }

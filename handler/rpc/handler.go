@@ -61,6 +61,11 @@ type Config struct {
 	ForwardHeaders []string
 	// BodyLimit caps the request body; default 4 MiB.
 	BodyLimit int64
+	// AllowedOrigins may open WebSockets to client- and bidi-streaming methods ("*": any);
+	// requests without Origin (non-browser clients) are allowed.
+	AllowedOrigins []string
+	// WSReadLimit caps one WebSocket message of a client stream; default 1 MiB.
+	WSReadLimit int64
 }
 
 // Handler serves rpc requests. Use New; Route derives per-route variants.
@@ -90,6 +95,9 @@ func New(caller *Caller, descs Descriptors, log *slog.Logger, cfg Config) (*Hand
 	}
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 4 << 20
+	}
+	if cfg.WSReadLimit <= 0 {
+		cfg.WSReadLimit = 1 << 20
 	}
 	return &Handler{
 		caller:  caller,
@@ -153,7 +161,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 		return err
 	}
 	if m.ClientStreaming() || m.ServerStreaming() {
-		return apierror.New(http.StatusNotImplemented, "%s is a streaming method; streaming over HTTP is not available on this route", ep.Method)
+		cancel() // streams have no route deadline; serveStream derives its own context
+		return h.serveStream(w, r, ep, set, m)
 	}
 
 	req, err := h.request(r, ep, set, m)

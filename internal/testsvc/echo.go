@@ -2,6 +2,8 @@ package testsvc
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -87,11 +89,54 @@ func (e *echoV1) SetHeaders(ctx context.Context, req *testsvcv1.SetHeadersReques
 
 func (e *echoV1) Count(req *testsvcv1.CountRequest, stream grpc.ServerStreamingServer[testsvcv1.CountResponse]) error {
 	for n := int32(1); n <= req.GetTo(); n++ {
+		if n == req.GetFailAt() {
+			return status.Errorf(codes.FailedPrecondition, "count failed at %d", n)
+		}
 		if err := stream.Send(&testsvcv1.CountResponse{N: n}); err != nil {
 			return err
 		}
+		if n == req.GetHoldAfter() {
+			select {
+			case <-e.s.release:
+			case <-stream.Context().Done():
+				return stream.Context().Err()
+			}
+		}
 	}
 	return nil
+}
+
+func (e *echoV1) Sum(stream grpc.ClientStreamingServer[testsvcv1.SumRequest, testsvcv1.SumResponse]) error {
+	resp := &testsvcv1.SumResponse{}
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(resp)
+		}
+		if err != nil {
+			return err
+		}
+		resp.Total += req.GetValue()
+		resp.Count++
+	}
+}
+
+func (e *echoV1) Chat(stream grpc.BidiStreamingServer[testsvcv1.ChatMessage, testsvcv1.ChatMessage]) error {
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if msg.GetFail() {
+			return status.Error(codes.FailedPrecondition, "chat asked to fail")
+		}
+		if err := stream.Send(&testsvcv1.ChatMessage{Text: strings.ToUpper(msg.GetText())}); err != nil {
+			return err
+		}
+	}
 }
 
 type echoV2 struct {

@@ -67,7 +67,11 @@ type Server struct {
 	cancels     atomic.Int64
 	slowStarted chan struct{}
 	slowCancel  chan struct{}
+	release     chan struct{} // Release sends one token per held Count stream
 }
+
+// Release lets one Count stream that is holding (hold_after) go on.
+func (s *Server) Release() { s.release <- struct{}{} }
 
 // Start serves a node named name until the test ends (or Stop/Kill).
 func Start(t testing.TB, name string, opts ...Option) *Server {
@@ -86,6 +90,7 @@ func Start(t testing.TB, name string, opts ...Option) *Server {
 		done:        make(chan struct{}),
 		slowStarted: make(chan struct{}, 64),
 		slowCancel:  make(chan struct{}, 64),
+		release:     make(chan struct{}, 64),
 	}
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.countUnary),

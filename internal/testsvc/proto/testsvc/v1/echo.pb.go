@@ -9,12 +9,13 @@
 package testsvcv1
 
 import (
-	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
-	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
+
+	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
+	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 )
 
 const (
@@ -630,8 +631,12 @@ func (*SetHeadersResponse) Descriptor() ([]byte, []int) {
 }
 
 type CountRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	To            int32                  `protobuf:"varint,1,opt,name=to,proto3" json:"to,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	To    int32                  `protobuf:"varint,1,opt,name=to,proto3" json:"to,omitempty"`
+	// fail_at > 0: after sending fail_at-1 messages the stream ends with FailedPrecondition.
+	FailAt int32 `protobuf:"varint,2,opt,name=fail_at,json=failAt,proto3" json:"fail_at,omitempty"`
+	// hold_after > 0: after sending hold_after messages the server waits for Server.Release.
+	HoldAfter     int32 `protobuf:"varint,3,opt,name=hold_after,json=holdAfter,proto3" json:"hold_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -673,6 +678,168 @@ func (x *CountRequest) GetTo() int32 {
 	return 0
 }
 
+func (x *CountRequest) GetFailAt() int32 {
+	if x != nil {
+		return x.FailAt
+	}
+	return 0
+}
+
+func (x *CountRequest) GetHoldAfter() int32 {
+	if x != nil {
+		return x.HoldAfter
+	}
+	return 0
+}
+
+type SumRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Value         int64                  `protobuf:"varint,1,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SumRequest) Reset() {
+	*x = SumRequest{}
+	mi := &file_testsvc_v1_echo_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SumRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SumRequest) ProtoMessage() {}
+
+func (x *SumRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_testsvc_v1_echo_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SumRequest.ProtoReflect.Descriptor instead.
+func (*SumRequest) Descriptor() ([]byte, []int) {
+	return file_testsvc_v1_echo_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SumRequest) GetValue() int64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+type SumResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Total         int64                  `protobuf:"varint,1,opt,name=total,proto3" json:"total,omitempty"`
+	Count         int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SumResponse) Reset() {
+	*x = SumResponse{}
+	mi := &file_testsvc_v1_echo_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SumResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SumResponse) ProtoMessage() {}
+
+func (x *SumResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_testsvc_v1_echo_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SumResponse.ProtoReflect.Descriptor instead.
+func (*SumResponse) Descriptor() ([]byte, []int) {
+	return file_testsvc_v1_echo_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SumResponse) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *SumResponse) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type ChatMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Fail          bool                   `protobuf:"varint,2,opt,name=fail,proto3" json:"fail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChatMessage) Reset() {
+	*x = ChatMessage{}
+	mi := &file_testsvc_v1_echo_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChatMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChatMessage) ProtoMessage() {}
+
+func (x *ChatMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_testsvc_v1_echo_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
+func (*ChatMessage) Descriptor() ([]byte, []int) {
+	return file_testsvc_v1_echo_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ChatMessage) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *ChatMessage) GetFail() bool {
+	if x != nil {
+		return x.Fail
+	}
+	return false
+}
+
 type CountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	N             int32                  `protobuf:"varint,1,opt,name=n,proto3" json:"n,omitempty"`
@@ -682,7 +849,7 @@ type CountResponse struct {
 
 func (x *CountResponse) Reset() {
 	*x = CountResponse{}
-	mi := &file_testsvc_v1_echo_proto_msgTypes[10]
+	mi := &file_testsvc_v1_echo_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +861,7 @@ func (x *CountResponse) String() string {
 func (*CountResponse) ProtoMessage() {}
 
 func (x *CountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_testsvc_v1_echo_proto_msgTypes[10]
+	mi := &file_testsvc_v1_echo_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +874,7 @@ func (x *CountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountResponse.ProtoReflect.Descriptor instead.
 func (*CountResponse) Descriptor() ([]byte, []int) {
-	return file_testsvc_v1_echo_proto_rawDescGZIP(), []int{10}
+	return file_testsvc_v1_echo_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CountResponse) GetN() int32 {
@@ -772,22 +939,36 @@ const file_testsvc_v1_echo_proto_rawDesc = "" +
 	"\fTrailerEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x14\n" +
-	"\x12SetHeadersResponse\"\x1e\n" +
+	"\x12SetHeadersResponse\"V\n" +
 	"\fCountRequest\x12\x0e\n" +
-	"\x02to\x18\x01 \x01(\x05R\x02to\"\x1d\n" +
+	"\x02to\x18\x01 \x01(\x05R\x02to\x12\x17\n" +
+	"\afail_at\x18\x02 \x01(\x05R\x06failAt\x12\x1d\n" +
+	"\n" +
+	"hold_after\x18\x03 \x01(\x05R\tholdAfter\"\"\n" +
+	"\n" +
+	"SumRequest\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\x03R\x05value\"9\n" +
+	"\vSumResponse\x12\x14\n" +
+	"\x05total\x18\x01 \x01(\x03R\x05total\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\"5\n" +
+	"\vChatMessage\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x12\n" +
+	"\x04fail\x18\x02 \x01(\bR\x04fail\"\x1d\n" +
 	"\rCountResponse\x12\f\n" +
 	"\x01n\x18\x01 \x01(\x05R\x01n*>\n" +
 	"\x05Color\x12\x15\n" +
 	"\x11COLOR_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tCOLOR_RED\x10\x01\x12\x0f\n" +
-	"\vCOLOR_GREEN\x10\x022\xc5\x02\n" +
+	"\vCOLOR_GREEN\x10\x022\xbd\x03\n" +
 	"\x04Echo\x12:\n" +
 	"\x05Unary\x12\x17.testsvc.v1.EchoRequest\x1a\x18.testsvc.v1.EchoResponse\x129\n" +
 	"\x04Fail\x12\x17.testsvc.v1.FailRequest\x1a\x18.testsvc.v1.FailResponse\x129\n" +
 	"\x04Slow\x12\x17.testsvc.v1.SlowRequest\x1a\x18.testsvc.v1.SlowResponse\x12K\n" +
 	"\n" +
 	"SetHeaders\x12\x1d.testsvc.v1.SetHeadersRequest\x1a\x1e.testsvc.v1.SetHeadersResponse\x12>\n" +
-	"\x05Count\x12\x18.testsvc.v1.CountRequest\x1a\x19.testsvc.v1.CountResponse0\x01BHZFgithub.com/edgeapi/gateway/internal/testsvc/proto/testsvc/v1;testsvcv1b\x06proto3"
+	"\x05Count\x12\x18.testsvc.v1.CountRequest\x1a\x19.testsvc.v1.CountResponse0\x01\x128\n" +
+	"\x03Sum\x12\x16.testsvc.v1.SumRequest\x1a\x17.testsvc.v1.SumResponse(\x01\x12<\n" +
+	"\x04Chat\x12\x17.testsvc.v1.ChatMessage\x1a\x17.testsvc.v1.ChatMessage(\x010\x01BHZFgithub.com/edgeapi/gateway/internal/testsvc/proto/testsvc/v1;testsvcv1b\x06proto3"
 
 var (
 	file_testsvc_v1_echo_proto_rawDescOnce sync.Once
@@ -802,7 +983,7 @@ func file_testsvc_v1_echo_proto_rawDescGZIP() []byte {
 }
 
 var file_testsvc_v1_echo_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_testsvc_v1_echo_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_testsvc_v1_echo_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_testsvc_v1_echo_proto_goTypes = []any{
 	(Color)(0),                    // 0: testsvc.v1.Color
 	(*Nested)(nil),                // 1: testsvc.v1.Nested
@@ -815,35 +996,42 @@ var file_testsvc_v1_echo_proto_goTypes = []any{
 	(*SetHeadersRequest)(nil),     // 8: testsvc.v1.SetHeadersRequest
 	(*SetHeadersResponse)(nil),    // 9: testsvc.v1.SetHeadersResponse
 	(*CountRequest)(nil),          // 10: testsvc.v1.CountRequest
-	(*CountResponse)(nil),         // 11: testsvc.v1.CountResponse
-	nil,                           // 12: testsvc.v1.EchoRequest.LabelsEntry
-	nil,                           // 13: testsvc.v1.EchoResponse.MetadataEntry
-	nil,                           // 14: testsvc.v1.SetHeadersRequest.HeaderEntry
-	nil,                           // 15: testsvc.v1.SetHeadersRequest.TrailerEntry
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*SumRequest)(nil),            // 11: testsvc.v1.SumRequest
+	(*SumResponse)(nil),           // 12: testsvc.v1.SumResponse
+	(*ChatMessage)(nil),           // 13: testsvc.v1.ChatMessage
+	(*CountResponse)(nil),         // 14: testsvc.v1.CountResponse
+	nil,                           // 15: testsvc.v1.EchoRequest.LabelsEntry
+	nil,                           // 16: testsvc.v1.EchoResponse.MetadataEntry
+	nil,                           // 17: testsvc.v1.SetHeadersRequest.HeaderEntry
+	nil,                           // 18: testsvc.v1.SetHeadersRequest.TrailerEntry
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_testsvc_v1_echo_proto_depIdxs = []int32{
 	0,  // 0: testsvc.v1.EchoRequest.color:type_name -> testsvc.v1.Color
 	1,  // 1: testsvc.v1.EchoRequest.nested:type_name -> testsvc.v1.Nested
 	1,  // 2: testsvc.v1.EchoRequest.items:type_name -> testsvc.v1.Nested
-	12, // 3: testsvc.v1.EchoRequest.labels:type_name -> testsvc.v1.EchoRequest.LabelsEntry
-	16, // 4: testsvc.v1.EchoRequest.at:type_name -> google.protobuf.Timestamp
+	15, // 3: testsvc.v1.EchoRequest.labels:type_name -> testsvc.v1.EchoRequest.LabelsEntry
+	19, // 4: testsvc.v1.EchoRequest.at:type_name -> google.protobuf.Timestamp
 	2,  // 5: testsvc.v1.EchoResponse.request:type_name -> testsvc.v1.EchoRequest
-	13, // 6: testsvc.v1.EchoResponse.metadata:type_name -> testsvc.v1.EchoResponse.MetadataEntry
-	14, // 7: testsvc.v1.SetHeadersRequest.header:type_name -> testsvc.v1.SetHeadersRequest.HeaderEntry
-	15, // 8: testsvc.v1.SetHeadersRequest.trailer:type_name -> testsvc.v1.SetHeadersRequest.TrailerEntry
+	16, // 6: testsvc.v1.EchoResponse.metadata:type_name -> testsvc.v1.EchoResponse.MetadataEntry
+	17, // 7: testsvc.v1.SetHeadersRequest.header:type_name -> testsvc.v1.SetHeadersRequest.HeaderEntry
+	18, // 8: testsvc.v1.SetHeadersRequest.trailer:type_name -> testsvc.v1.SetHeadersRequest.TrailerEntry
 	2,  // 9: testsvc.v1.Echo.Unary:input_type -> testsvc.v1.EchoRequest
 	4,  // 10: testsvc.v1.Echo.Fail:input_type -> testsvc.v1.FailRequest
 	6,  // 11: testsvc.v1.Echo.Slow:input_type -> testsvc.v1.SlowRequest
 	8,  // 12: testsvc.v1.Echo.SetHeaders:input_type -> testsvc.v1.SetHeadersRequest
 	10, // 13: testsvc.v1.Echo.Count:input_type -> testsvc.v1.CountRequest
-	3,  // 14: testsvc.v1.Echo.Unary:output_type -> testsvc.v1.EchoResponse
-	5,  // 15: testsvc.v1.Echo.Fail:output_type -> testsvc.v1.FailResponse
-	7,  // 16: testsvc.v1.Echo.Slow:output_type -> testsvc.v1.SlowResponse
-	9,  // 17: testsvc.v1.Echo.SetHeaders:output_type -> testsvc.v1.SetHeadersResponse
-	11, // 18: testsvc.v1.Echo.Count:output_type -> testsvc.v1.CountResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
+	11, // 14: testsvc.v1.Echo.Sum:input_type -> testsvc.v1.SumRequest
+	13, // 15: testsvc.v1.Echo.Chat:input_type -> testsvc.v1.ChatMessage
+	3,  // 16: testsvc.v1.Echo.Unary:output_type -> testsvc.v1.EchoResponse
+	5,  // 17: testsvc.v1.Echo.Fail:output_type -> testsvc.v1.FailResponse
+	7,  // 18: testsvc.v1.Echo.Slow:output_type -> testsvc.v1.SlowResponse
+	9,  // 19: testsvc.v1.Echo.SetHeaders:output_type -> testsvc.v1.SetHeadersResponse
+	14, // 20: testsvc.v1.Echo.Count:output_type -> testsvc.v1.CountResponse
+	12, // 21: testsvc.v1.Echo.Sum:output_type -> testsvc.v1.SumResponse
+	13, // 22: testsvc.v1.Echo.Chat:output_type -> testsvc.v1.ChatMessage
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -860,7 +1048,7 @@ func file_testsvc_v1_echo_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_testsvc_v1_echo_proto_rawDesc), len(file_testsvc_v1_echo_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

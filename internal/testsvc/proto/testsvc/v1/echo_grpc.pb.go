@@ -10,6 +10,7 @@ package testsvcv1
 
 import (
 	context "context"
+
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -26,6 +27,8 @@ const (
 	Echo_Slow_FullMethodName       = "/testsvc.v1.Echo/Slow"
 	Echo_SetHeaders_FullMethodName = "/testsvc.v1.Echo/SetHeaders"
 	Echo_Count_FullMethodName      = "/testsvc.v1.Echo/Count"
+	Echo_Sum_FullMethodName        = "/testsvc.v1.Echo/Sum"
+	Echo_Chat_FullMethodName       = "/testsvc.v1.Echo/Chat"
 )
 
 // EchoClient is the client API for Echo service.
@@ -44,6 +47,11 @@ type EchoClient interface {
 	SetHeaders(ctx context.Context, in *SetHeadersRequest, opts ...grpc.CallOption) (*SetHeadersResponse, error)
 	// Count streams 1..to.
 	Count(ctx context.Context, in *CountRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CountResponse], error)
+	// Sum adds the values a client streams.
+	Sum(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SumRequest, SumResponse], error)
+	// Chat answers every message with its text upper-cased; a message with fail set ends the
+	// stream with FailedPrecondition.
+	Chat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ChatMessage, ChatMessage], error)
 }
 
 type echoClient struct {
@@ -113,6 +121,32 @@ func (c *echoClient) Count(ctx context.Context, in *CountRequest, opts ...grpc.C
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Echo_CountClient = grpc.ServerStreamingClient[CountResponse]
 
+func (c *echoClient) Sum(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SumRequest, SumResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Echo_ServiceDesc.Streams[1], Echo_Sum_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SumRequest, SumResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Echo_SumClient = grpc.ClientStreamingClient[SumRequest, SumResponse]
+
+func (c *echoClient) Chat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ChatMessage, ChatMessage], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Echo_ServiceDesc.Streams[2], Echo_Chat_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ChatMessage, ChatMessage]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Echo_ChatClient = grpc.BidiStreamingClient[ChatMessage, ChatMessage]
+
 // EchoServer is the server API for Echo service.
 // All implementations must embed UnimplementedEchoServer
 // for forward compatibility.
@@ -129,6 +163,11 @@ type EchoServer interface {
 	SetHeaders(context.Context, *SetHeadersRequest) (*SetHeadersResponse, error)
 	// Count streams 1..to.
 	Count(*CountRequest, grpc.ServerStreamingServer[CountResponse]) error
+	// Sum adds the values a client streams.
+	Sum(grpc.ClientStreamingServer[SumRequest, SumResponse]) error
+	// Chat answers every message with its text upper-cased; a message with fail set ends the
+	// stream with FailedPrecondition.
+	Chat(grpc.BidiStreamingServer[ChatMessage, ChatMessage]) error
 	mustEmbedUnimplementedEchoServer()
 }
 
@@ -153,6 +192,12 @@ func (UnimplementedEchoServer) SetHeaders(context.Context, *SetHeadersRequest) (
 }
 func (UnimplementedEchoServer) Count(*CountRequest, grpc.ServerStreamingServer[CountResponse]) error {
 	return status.Error(codes.Unimplemented, "method Count not implemented")
+}
+func (UnimplementedEchoServer) Sum(grpc.ClientStreamingServer[SumRequest, SumResponse]) error {
+	return status.Error(codes.Unimplemented, "method Sum not implemented")
+}
+func (UnimplementedEchoServer) Chat(grpc.BidiStreamingServer[ChatMessage, ChatMessage]) error {
+	return status.Error(codes.Unimplemented, "method Chat not implemented")
 }
 func (UnimplementedEchoServer) mustEmbedUnimplementedEchoServer() {}
 func (UnimplementedEchoServer) testEmbeddedByValue()              {}
@@ -258,6 +303,20 @@ func _Echo_Count_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Echo_CountServer = grpc.ServerStreamingServer[CountResponse]
 
+func _Echo_Sum_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(EchoServer).Sum(&grpc.GenericServerStream[SumRequest, SumResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Echo_SumServer = grpc.ClientStreamingServer[SumRequest, SumResponse]
+
+func _Echo_Chat_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(EchoServer).Chat(&grpc.GenericServerStream[ChatMessage, ChatMessage]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Echo_ChatServer = grpc.BidiStreamingServer[ChatMessage, ChatMessage]
+
 // Echo_ServiceDesc is the grpc.ServiceDesc for Echo service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -287,6 +346,17 @@ var Echo_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Count",
 			Handler:       _Echo_Count_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Sum",
+			Handler:       _Echo_Sum_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Chat",
+			Handler:       _Echo_Chat_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "testsvc/v1/echo.proto",
