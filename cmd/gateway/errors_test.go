@@ -38,7 +38,7 @@ routes:
 	}{
 		{name: "unknown service", path: "/nope/Echo/Unary", body: `{}`, code: 404, id: "go.micro.api.nope", detail: []string{"go.micro.api.nope"}},
 		{name: "unknown method lists methods", path: "/echoservice/Echo/Nope", body: `{}`, code: 404, id: echoService,
-			detail: []string{"Echo.Nope", "Echo.Count, Echo.Fail, Echo.SetHeaders, Echo.Slow, Echo.Unary"}},
+			detail: []string{"Echo.Nope", "Echo.Chat, Echo.Count, Echo.Fail, Echo.SetHeaders, Echo.Slow, Echo.Sum, Echo.Unary"}},
 		{name: "unknown gRPC service", path: "/echoservice/Other/Unary", body: `{}`, code: 404, id: echoService, detail: []string{"Other.Unary", "Echo.Unary"}},
 		{name: "path names no service", path: "/bad..name/x", body: `{}`, code: 404, id: "gateway"},
 		{name: "percent-encoded path", path: "/echo%2Fservice/Echo/Unary", body: `{}`, code: 404, id: "gateway"},

@@ -26,8 +26,8 @@ import (
 const waitFor = 10 * time.Second
 
 // TestServeThroughGateway runs the hello program's serve on a free port, registered in a memory
-// registry, and calls it through the real gateway router and http handler: JSON through the path
-// resolver, server-sent events through a /hello/* route, each event arriving on its own.
+// registry, and calls it through the real gateway router and http handler with the README's
+// routes (/hello and /hello/* -> http): JSON, and server-sent events each arriving on its own.
 func TestServeThroughGateway(t *testing.T) {
 	reg := memory.New()
 	ticks := make(chan time.Time)
@@ -127,8 +127,9 @@ func waitRegistered(t *testing.T, reg registry.Registry, name string) *registry.
 	}
 }
 
-// newGateway serves the gateway's router with the http handler (path resolver, namespace
-// go.micro.api) and the README's route /hello/* -> http, selecting among svc's nodes.
+// newGateway serves the gateway's router with the http handler and the README's routes /hello and
+// /hello/* -> http (the path resolver as default would find the service too), selecting among
+// svc's nodes.
 func newGateway(t *testing.T, svc *registry.Service) string {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
@@ -146,7 +147,10 @@ func newGateway(t *testing.T, svc *registry.Service) string {
 		Resolver:       res,
 		Handlers:       map[string]http.Handler{"http": httphandler.New(sel, log, httphandler.Config{})},
 		DefaultHandler: "http",
-		Routes:         []router.Route{{Path: "/hello/*", Handler: "http", Service: hellosrv.Name}},
+		Routes: []router.Route{
+			{Path: "/hello", Handler: "http", Service: hellosrv.Name},
+			{Path: "/hello/*", Handler: "http", Service: hellosrv.Name},
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,8 @@
 // Command subscriber prints the events the gateway's event handler publishes: it reads the
 // JetStream stream of events (events.stream in the gateway's config file, default
 // GATEWAY_EVENTS) on the gateway's NATS server through a durable consumer filtered to
-// "<namespace>.>" (or one topic), prints one line per event and acknowledges it.
+// "<namespace>.>" (or one topic; "events" stands in for an empty namespace, as in the gateway),
+// prints one line per event and acknowledges it.
 //
 //	go run ./examples/subscriber --config config.yaml [--topic user] [--address nats://127.0.0.1:4222]
 //	curl -X POST localhost:8080/events/user/login -H 'Content-Type: application/json' -d '{"user":"john"}'
@@ -63,6 +64,11 @@ func run(ctx context.Context, configPath string, explicit bool, address string, 
 		return err
 	}
 	sub.Stream = cfg.Events.Stream
+	// The gateway publishes under its namespace, or under "events" when the namespace is empty
+	// (cmd/gateway's eventPrefix).
 	sub.Namespace = cfg.Resolver.NamespaceOrDefault()
+	if sub.Namespace == "" {
+		sub.Namespace = "events"
+	}
 	return eventsub.Run(ctx, js, sub, out, log)
 }

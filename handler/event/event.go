@@ -103,6 +103,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, apierror.GatewayID, e)
 		return
 	}
+	if r.URL.RawPath != "" && r.URL.RawPath != r.URL.Path {
+		// Topics and names never need escaping; an escaped "/" (%2F) would otherwise become a
+		// name separator after decoding. Refused like the resolvers refuse it, never cleaned up.
+		apierror.Write(w, apierror.GatewayID, apierror.BadRequest("", fmt.Errorf("path %q: percent-encoded characters are not allowed", truncate(r.URL.RawPath))))
+		return
+	}
 	msg, typ, err := h.Build(r, path)
 	if err != nil {
 		apierror.Write(w, apierror.GatewayID, err)
