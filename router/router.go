@@ -6,7 +6,9 @@
 //  1. the gateway's own endpoints (GET and HEAD /health/live, /health/ready);
 //  2. config routes, most specific first: a static segment beats a {variable}, which beats a
 //     trailing wildcard; a route restricted to an HTTP method beats one that is not when both match;
-//  3. the default handler with the resolver, for every path nothing else matched.
+//  3. routes services declare in their registry endpoint metadata (handler, method, path
+//     template with {vars}, host), rebuilt on every registry change (see Table);
+//  4. the default handler with the resolver, for every path nothing else matched.
 //
 // Two config routes with the same method and pattern (variable names aside: "/a/{id}" and
 // "/a/{name}" are the same route), a config route on a health endpoint's path, and a pattern chi
@@ -25,6 +27,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/edgeapi/gateway/apierror"
+	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/resolver"
 )
 
@@ -60,8 +63,22 @@ type Config struct {
 	TrustedRequestIDs bool
 }
 
+// Router is the gateway's root handler.
+type Router struct {
+	http.Handler
+	table *Table
+}
+
+// UpdateRoutes rebuilds the routes services declare in their endpoint metadata (see Table).
+func (rt *Router) UpdateRoutes(services map[string]*registry.Service) []Conflict {
+	return rt.table.Update(services)
+}
+
+// RegistryRoutes reports how many registry routes are served now.
+func (rt *Router) RegistryRoutes() int { return rt.table.Routes() }
+
 // New returns the gateway's root handler.
-func New(cfg Config) (http.Handler, error) {
+func New(cfg Config) (*Router, error) {
 	if cfg.Log == nil || cfg.Resolver == nil {
 		return nil, errors.New("router: logger and resolver are required")
 	}
@@ -135,15 +152,21 @@ func New(cfg Config) (http.Handler, error) {
 	}
 
 	res := cfg.Resolver
-	mux.Handle("/*", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ep, err := res.Resolve(r)
 		if err != nil {
 			apierror.Write(w, apierror.GatewayID, err)
 			return
 		}
 		def.ServeHTTP(w, r.WithContext(resolver.WithEndpoint(r.Context(), &ep)))
-	}))
-	return mux, nil
+	})
+	static := make(map[string]bool, len(seen))
+	for k := range seen {
+		static[k] = true
+	}
+	table := newTable(cfg.Log, cfg.Handlers, static, fallback)
+	mux.Handle("/*", table)
+	return &Router{Handler: mux, table: table}, nil
 }
 
 const (

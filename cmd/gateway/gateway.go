@@ -40,7 +40,7 @@ type gateway struct {
 	pool     *connpool.Pool
 	sel      *selector.Selector
 	web      *web.Handler
-	handler  http.Handler
+	handler  *router.Router
 	closers  []func() // run in reverse order when the gateway stops
 	draining atomic.Bool
 }
@@ -98,8 +98,6 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *ga
 	if err != nil {
 		return nil, err
 	}
-	g.cache.OnChange(g.onRegistryChange(descs))
-
 	handlers, err := g.handlers(ctx, cfg, caller, descs)
 	if err != nil {
 		return nil, err
@@ -126,6 +124,8 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *ga
 	if err != nil {
 		return nil, err
 	}
+	// Registered after the router exists: the first snapshot builds the registry routes too.
+	g.cache.OnChange(g.onRegistryChange(descs))
 	return g, nil
 }
 
@@ -236,6 +236,7 @@ func (g *gateway) onRegistryChange(descs *descriptor.Cache) func(*cache.Snapshot
 	prev := map[string]*registry.Service{}
 	return func(s *cache.Snapshot) {
 		g.sel.Update(s.Services)
+		g.handler.UpdateRoutes(s.Services) // conflicts are logged by the table
 		live := map[string]bool{}
 		for _, svc := range s.Services {
 			for _, n := range svc.Nodes {

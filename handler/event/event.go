@@ -164,7 +164,8 @@ func (h *Handler) Build(r *http.Request, path string) (*broker.Message, string, 
 	// Extension attributes first, so the required ones below cannot be overridden.
 	for k, vs := range r.Header {
 		lk := strings.ToLower(k)
-		if strings.HasPrefix(lk, "ce-") && len(lk) > 3 && validExtension(lk[3:]) {
+		// datacontenttype travels as content-type in binary mode, never as a ce- header.
+		if strings.HasPrefix(lk, "ce-") && len(lk) > 3 && validExtension(lk[3:]) && lk != "ce-datacontenttype" {
 			hdr[lk] = vs
 		}
 	}

@@ -65,6 +65,9 @@ func checkEvent(t *testing.T, how string, hdr nats.Header, data []byte, w wantEv
 			t.Errorf("%s: %s = %q, want %q", how, k, got, want)
 		}
 	}
+	if v, ok := hdr["ce-datacontenttype"]; ok {
+		t.Errorf("%s: ce-datacontenttype %q: binary mode carries it as content-type only", how, v)
+	}
 	for k := range hdr {
 		if k == "Nats-Msg-Id" || k == "Nats-Expected-Stream" {
 			continue // the JetStream publish headers
@@ -104,15 +107,16 @@ func TestPublishesACloudEvent(t *testing.T) {
 			name: "login with JSON", path: "/user/login", contentType: "application/json; charset=utf-8",
 			body: []byte("{\"user\":\"ada\", \"n\": 1}\n"), subject: namespace + ".user", typ: "user.login",
 			hdr: http.Header{
-				"Ce-Traceid":     {"abc123"},
-				"Ce-Type":        {"evil.override"}, // required attributes cannot be overridden
-				"Ce-Specversion": {"0.3"},
-				"Ce-Source":      {"/forged"},
-				"Ce-Bad_name":    {"not an attribute name"},
-				"X-Request-Id":   {"req-42"},
-				"Traceparent":    {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-				"X-Other":        {"not carried"},
-				"Nats-Msg-Id":    {"forged"},
+				"Ce-Traceid":         {"abc123"},
+				"Ce-Type":            {"evil.override"}, // required attributes cannot be overridden
+				"Ce-Specversion":     {"0.3"},
+				"Ce-Source":          {"/forged"},
+				"Ce-Datacontenttype": {"x/forged"},
+				"Ce-Bad_name":        {"not an attribute name"},
+				"X-Request-Id":       {"req-42"},
+				"Traceparent":        {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+				"X-Other":            {"not carried"},
+				"Nats-Msg-Id":        {"forged"},
 			},
 			extra: map[string]string{"ce-traceid": "abc123", "x-request-id": "req-42", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
 		},

@@ -91,7 +91,7 @@ func TestCacheRidesOutServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	r := newRegistry(t, nc, natsreg.Config{Timeout: time.Second})
+	r := newRegistry(t, nc, natsreg.Config{})
 	if err := r.Register(ctx, userService(nodeA)); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,8 @@
 //   - Value: the JSON object {"service": {name, version, metadata, endpoints}, "node": {id,
 //     address, metadata}}. The key, not the value, says which service and node an entry is.
 //   - Register puts one entry per node (a node without ID gets its address as ID); calling it
-//     again within the TTL is the heartbeat. Register replaces a node's entry whole. A service
+//     again within the TTL is the heartbeat. Register replaces a node's entry whole. It is one
+//     Put per node, not a transaction: watchers may see one event per node. A service
 //     registered without nodes stores nothing. Deregister deletes the entries of the given
 //     nodes; unknown nodes are not an error.
 //   - TTL: the bucket's TTL (Config.TTL, default 15s, at least 1s) is the node TTL. Every Put
@@ -23,20 +24,25 @@
 //     (plus up to ~250ms, the server's expiry check interval). The bucket is created with
 //     KeyValueConfig.LimitMarkerTTL (NATS server 2.11 or later), so the server writes a delete
 //     marker when it expires an entry and watchers see expiry like a delete. On an older server
-//     New falls back to a bucket without markers and Watch drops nodes whose last update is
-//     older than the TTL itself (a sweeper in the watch goroutine). New updates an existing
-//     bucket to this configuration (the last writer's TTL wins).
+//     New falls back to a bucket without markers and Watch drops nodes whose last write (server
+//     time) is older than TTL+250ms itself, checking every TTL/5 (a sweeper in the watch
+//     goroutine). New updates an existing bucket to this configuration (the last writer's TTL
+//     wins). Entries that expired while the server was down are gone after it restarts.
 //   - GetService and ListServices read the latest entry of every key (nodes sorted by ID,
 //     services by name). The service-level fields (version, metadata, endpoints) come from the
 //     node entry written last (highest revision), like the Consul backend. GetService wraps
 //     registry.ErrNotFound when no node is left.
-//   - Watch does not replay the current state: it loads it silently, then sends one Event per
-//     change with the whole service, EventDelete when its last node went (deregistered or
-//     expired). Heartbeats that change nothing send nothing.
+//   - Watch sends no event for the state at the time of the call (the consumer lists that): it
+//     loads it, then sends one Event per change with the whole service, EventDelete when its
+//     last node went (deregistered or expired). Heartbeats that change nothing send nothing.
+//     Its one goroutine owns the KV watcher and closes the channel as the last thing it does,
+//     so a closed channel means the goroutine is done and the watcher stopped (nats.go then
+//     deletes the server-side consumer on a goroutine of its own).
 //
 // # Failure behaviour
 //
-// Every call is bounded by Config.Timeout as well as by its ctx. While NATS is unreachable,
+// The *nats.Conn is the caller's: New neither configures nor closes it. Every call is bounded
+// by Config.Timeout as well as by its ctx. While NATS is unreachable,
 // Register, Deregister, GetService, ListServices and Watch return errors. Watch's channel is
 // closed when its ctx is done, and also as soon as the connection drops (even if it will
 // reconnect) or the KV watcher ends: the consumer (registry/cache) then lists again and
@@ -229,8 +235,7 @@ func assemble(name string, nodes map[string]nodeEntry) *registry.Service {
 	return &svc
 }
 
-// callContext bounds a call by cfg.Timeout. Always call cancel: the watchers read with it stop
-// only then.
+// callContext bounds a call by cfg.Timeout.
 func (r *Registry) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, r.cfg.Timeout)
 }

@@ -112,6 +112,7 @@ func Run(ctx context.Context, js jetstream.JetStream, cfg Config, out io.Writer,
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil {
+				log.Info("stopped", "consumer", cfg.Durable)
 				return nil
 			}
 			return fmt.Errorf("consumer %s: %w", cfg.Durable, err)
