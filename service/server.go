@@ -137,9 +137,9 @@ func New(opts Options) (*Server, error) {
 	s.lis = lis
 	addr := opts.Advertise
 	if addr == "" {
-		addr = advertised(lis.Addr())
+		addr = Advertised(lis.Addr())
 	}
-	s.node = registry.Node{ID: nodeID(opts.Name), Address: addr, Metadata: opts.Metadata}
+	s.node = registry.Node{ID: NodeID(opts.Name), Address: addr, Metadata: opts.Metadata}
 	return s, nil
 }
 
@@ -233,8 +233,8 @@ func (s *Server) service() *registry.Service {
 	return (&registry.Service{Name: s.opts.Name, Version: s.opts.Version, Nodes: []registry.Node{s.node}, Endpoints: s.opts.Endpoints}).Clone()
 }
 
-// advertised turns a bound address into one a client can dial.
-func advertised(a net.Addr) string {
+// Advertised turns a bound address into one a client can dial.
+func Advertised(a net.Addr) string {
 	tcp, ok := a.(*net.TCPAddr)
 	if !ok {
 		return a.String()
@@ -246,8 +246,8 @@ func advertised(a net.Addr) string {
 	return net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
 }
 
-// nodeID is name-<16 hex digits>, unique per process start.
-func nodeID(name string) string {
+// NodeID is name-<16 hex digits>, unique per process start.
+func NodeID(name string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
 	return name + "-" + hex.EncodeToString(b[:])

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/edgeapi/gateway/examples/chat/chatroom"
+	"github.com/edgeapi/gateway/examples/internal/launch"
 	"github.com/edgeapi/gateway/registry"
 )
 
@@ -12,7 +13,7 @@ import (
 // registrations; on the way out every WebSocket is closed with 1001.
 func serve(ctx context.Context, reg registry.Registry, address string, cfg chatroom.Config, log *slog.Logger) error {
 	room := chatroom.New(cfg, log)
-	return serveHTTP(ctx, reg, address, httpService{
+	return launch.ServeHTTP(ctx, reg, address, launch.HTTPService{
 		Name:     chatroom.Name,
 		Handler:  room,
 		Metadata: map[string]string{"protocol": "http", "websocket": chatroom.Subprotocol},

@@ -35,7 +35,7 @@ func TestLoadConfig(t *testing.T) {
 	})
 	t.Run("missing default file", func(t *testing.T) {
 		cfg, err := LoadConfig(missing, false)
-		if err != nil || cfg.Registry.Type != "static" {
+		if err != nil || cfg.Registry.Type != "nats" {
 			t.Fatalf("got %+v, %v; want the defaults", cfg.Registry, err)
 		}
 	})

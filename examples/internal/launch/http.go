@@ -1,15 +1,12 @@
-package main
+package launch
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -20,8 +17,8 @@ import (
 // shutdownTimeout bounds the graceful stop; requests still running after it are cut.
 const shutdownTimeout = 10 * time.Second
 
-// httpService is an HTTP backend for serveHTTP.
-type httpService struct {
+// HTTPService is an HTTP backend for ServeHTTP.
+type HTTPService struct {
 	// Name is the registry name.
 	Name string
 	// Handler serves the requests.
@@ -33,21 +30,19 @@ type httpService struct {
 	Shutdown func(ctx context.Context) error
 }
 
-// serveHTTP serves svc at address until ctx is done or the listener fails. When reg accepts
+// ServeHTTP serves svc at address until ctx is done or the listener fails. When reg accepts
 // registrations the node (address: the bound one, 127.0.0.1 for all interfaces) is kept
 // registered with heartbeats by service.Announce. On the way out it deregisters first, so the
 // gateway stops sending requests, then stops gracefully within shutdownTimeout (the server, then
 // svc.Shutdown). Every goroutine it starts has ended when it returns; it returns nil after a
 // shutdown caused by ctx.
-//
-// examples/hello and examples/chat carry the same copy of this file; it is the HTTP counterpart
-// of launch.Serve and could move there.
-func serveHTTP(ctx context.Context, reg registry.Registry, address string, svc httpService, log *slog.Logger) error {
+// It is the HTTP counterpart of Serve.
+func ServeHTTP(ctx context.Context, reg registry.Registry, address string, svc HTTPService, log *slog.Logger) error {
 	lis, err := net.Listen("tcp", address)
 	if err != nil {
 		return fmt.Errorf("service %s: %w", svc.Name, err)
 	}
-	node := registry.Node{ID: nodeID(svc.Name), Address: advertised(lis.Addr()), Metadata: svc.Metadata}
+	node := registry.Node{ID: service.NodeID(svc.Name), Address: service.Advertised(lis.Addr()), Metadata: svc.Metadata}
 	srv := &http.Server{
 		Handler:           svc.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -99,24 +94,4 @@ func serveHTTP(ctx context.Context, reg registry.Registry, address string, svc h
 	}
 	log.Info("stopped", "service", svc.Name, "node", node.ID)
 	return err
-}
-
-// advertised turns a bound address into one a client can dial.
-func advertised(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return a.String()
-	}
-	ip := tcp.IP
-	if ip == nil || ip.IsUnspecified() {
-		ip = net.IPv4(127, 0, 0, 1)
-	}
-	return net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
-}
-
-// nodeID is name-<16 hex digits>, unique per process start.
-func nodeID(name string) string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return name + "-" + hex.EncodeToString(b[:])
 }
