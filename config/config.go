@@ -41,17 +41,19 @@ import "time"
 
 // Config is the whole gateway configuration.
 type Config struct {
-	Server   Server   `yaml:"server"`
-	Log      Log      `yaml:"log"`
-	Resolver Resolver `yaml:"resolver"`
-	Registry Registry `yaml:"registry"`
-	Selector Selector `yaml:"selector"`
-	RPC      RPC      `yaml:"rpc"`
-	Headers  Headers  `yaml:"headers"`
-	NATS     NATS     `yaml:"nats"`
-	Events   Events   `yaml:"events"`
-	Web      Web      `yaml:"web"`
-	Routes   []Route  `yaml:"routes"`
+	Server    Server    `yaml:"server"`
+	Log       Log       `yaml:"log"`
+	Resolver  Resolver  `yaml:"resolver"`
+	Registry  Registry  `yaml:"registry"`
+	Selector  Selector  `yaml:"selector"`
+	RPC       RPC       `yaml:"rpc"`
+	Headers   Headers   `yaml:"headers"`
+	NATS      NATS      `yaml:"nats"`
+	Events    Events    `yaml:"events"`
+	Web       Web       `yaml:"web"`
+	Dashboard Dashboard `yaml:"dashboard"`
+	OpenAPI   OpenAPI   `yaml:"openapi"`
+	Routes    []Route   `yaml:"routes"`
 	// Handler is the handler for requests no route matches: rpc (default), api, http, web, event.
 	Handler string `yaml:"handler"`
 }
@@ -159,6 +161,26 @@ type Web struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxConns bounds concurrent WebSocket sessions; default 10000.
 	MaxConns int `yaml:"max_conns"`
+}
+
+// Dashboard configures the web dashboard the gateway serves.
+type Dashboard struct {
+	// Enabled serves it; off by default (config.yaml turns it on for local use). It shows every
+	// service and can call any endpoint: keep it off, or behind auth, in production.
+	Enabled bool `yaml:"enabled"`
+	// Prefix is where it is served; default /dashboard.
+	Prefix string `yaml:"prefix"`
+	// RecentErrors is how many recent gateway errors it keeps; default 100.
+	RecentErrors int `yaml:"recent_errors"`
+}
+
+// OpenAPI configures the live OpenAPI 3.1 document.
+type OpenAPI struct {
+	// Enabled serves it; default true.
+	Enabled bool `yaml:"enabled"`
+	// Path of the document for all services; default /openapi.json. Per service:
+	// <path without .json>/<service>.json.
+	Path string `yaml:"path"`
 }
 
 // StaticService is one service declared in config for the static registry.

@@ -29,9 +29,11 @@ func Default() Config {
 			NATS:   RegistryNATS{Bucket: "gateway_registry", TTL: Duration(15 * time.Second)},
 			Consul: Consul{Address: "127.0.0.1:8500", TTL: Duration(15 * time.Second), DeregisterAfter: Duration(time.Minute)},
 		},
-		NATS:   NATS{Embedded: EmbeddedNATS{Host: "127.0.0.1", Port: 4222, StoreDir: "data/nats"}},
-		Web:    Web{ReadLimit: MiB, IdleTimeout: Duration(60 * time.Second), MaxConns: 10000},
-		Events: Events{Source: "/gateway", Stream: "GATEWAY_EVENTS", AckTimeout: Duration(5 * time.Second)},
+		NATS:      NATS{Embedded: EmbeddedNATS{Host: "127.0.0.1", Port: 4222, StoreDir: "data/nats"}},
+		Dashboard: Dashboard{Prefix: "/dashboard", RecentErrors: 100},
+		OpenAPI:   OpenAPI{Enabled: true, Path: "/openapi.json"},
+		Web:       Web{ReadLimit: MiB, IdleTimeout: Duration(60 * time.Second), MaxConns: 10000},
+		Events:    Events{Source: "/gateway", Stream: "GATEWAY_EVENTS", AckTimeout: Duration(5 * time.Second)},
 		Selector: Selector{
 			Strategy: "round_robin",
 			Breaker: Breaker{

@@ -88,6 +88,15 @@ func (c Config) Validate() error {
 	if c.Web.MaxConns < 1 {
 		v.bad("web.max_conns", strconv.Itoa(c.Web.MaxConns), "must be at least 1")
 	}
+	if p := c.Dashboard.Prefix; c.Dashboard.Enabled && (!strings.HasPrefix(p, "/") || p == "/" || strings.ContainsAny(p, "{}*. ")) {
+		v.bad("dashboard.prefix", p, "must be a plain absolute path such as /dashboard")
+	}
+	if c.Dashboard.RecentErrors < 0 {
+		v.bad("dashboard.recent_errors", strconv.Itoa(c.Dashboard.RecentErrors), "must not be negative")
+	}
+	if p := c.OpenAPI.Path; c.OpenAPI.Enabled && (!strings.HasPrefix(p, "/") || !strings.HasSuffix(p, ".json") || strings.ContainsAny(p, "{}* ")) {
+		v.bad("openapi.path", p, "must be an absolute path ending in .json")
+	}
 	v.positive("events.ack_timeout", c.Events.AckTimeout)
 	v.nonNegative("events.max_age", c.Events.MaxAge)
 	if c.Events.Stream == "" || strings.ContainsAny(c.Events.Stream, " .*>") {

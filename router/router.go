@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -57,6 +58,11 @@ type Config struct {
 	Handlers       map[string]http.Handler
 	DefaultHandler string
 	Routes         []Route
+	// Mounts are the gateway's own pages (dashboard, OpenAPI...), by path prefix ("/dashboard")
+	// or exact path ("/openapi.json"); they take precedence like the health endpoints.
+	Mounts map[string]http.Handler
+	// Middleware runs inside the standard chain (request id, access log, recover), in order.
+	Middleware []func(http.Handler) http.Handler
 	// Ready reports readiness for /health/ready; nil means always ready.
 	Ready func() (ready bool, detail string)
 	// TrustedRequestIDs is not used yet: RequestID keeps any well-formed incoming X-Request-Id.
@@ -90,6 +96,7 @@ func New(cfg Config) (*Router, error) {
 	// RequestID first, so the access log and the panic log carry the id; AccessLog outside
 	// Recover, so a request that panicked is logged with the 500 it got.
 	mux.Use(RequestID, AccessLog(cfg.Log), Recover(cfg.Log))
+	mux.Use(cfg.Middleware...)
 	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, apierror.GatewayID, fmt.Errorf("%s: %w", r.URL.Path, resolver.ErrNoMatch))
 	})
@@ -115,6 +122,22 @@ func New(cfg Config) (*Router, error) {
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
 		mux.Method(m, healthLive, liveH)
 		mux.Method(m, healthReady, readyH)
+	}
+
+	mounts := make([]string, 0, len(cfg.Mounts))
+	for p := range cfg.Mounts {
+		mounts = append(mounts, p)
+	}
+	sort.Strings(mounts)
+	for _, p := range mounts {
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "{}*") {
+			return nil, fmt.Errorf("router: mount %q must be a plain absolute path", p)
+		}
+		h := cfg.Mounts[p]
+		mux.Handle(p, h)
+		if !strings.Contains(p[1:], ".") {
+			mux.Handle(strings.TrimSuffix(p, "/")+"/*", h)
+		}
 	}
 
 	handlers := make([]http.Handler, len(cfg.Routes))

@@ -4,12 +4,16 @@
 //
 // Contract:
 //   - Request: method, path (as routed), url (absolute), header (with X-Forwarded-For and Host
-//     added), get (query), post (form fields of urlencoded or multipart bodies), body (raw bytes
-//     as sent, also for forms).
-//   - Response: status_code 0 means 200; headers are copied except hop-by-hop ones; Content-Type
-//     is application/json unless the backend set one.
+//     added; X-Forwarded-For is appended to only when the peer is a trusted proxy, and is the
+//     peer's address otherwise), get (query), post (form fields of urlencoded or multipart
+//     bodies), body (raw bytes as sent, also for forms).
+//   - Response: status_code 0 means 200, a status outside 200-599 is a 502; headers are copied
+//     except hop-by-hop ones (and those the backend's Connection header names); a header's name
+//     is its Pair's key, or its map key when the Pair has none; Content-Type is
+//     application/json unless the backend set one.
 //   - The endpoint "Svc.Method" is found in the backend's descriptors like the rpc handler does,
-//     and the call goes through the same selector, breakers, retries, deadlines and metadata.
+//     and must be a unary method from go.api.Request to go.api.Response (else 404); the call goes
+//     through the same selector, breakers, retries, deadlines and metadata.
 package api
 
 import (
@@ -30,6 +34,13 @@ import (
 	"github.com/edgeapi/gateway/handler/rpc"
 	apipb "github.com/edgeapi/gateway/proto/api"
 	"github.com/edgeapi/gateway/resolver"
+	"github.com/edgeapi/gateway/trust"
+)
+
+// The messages every api-handler method takes and returns.
+var (
+	requestName  = (&apipb.Request{}).ProtoReflect().Descriptor().FullName()
+	responseName = (&apipb.Response{}).ProtoReflect().Descriptor().FullName()
 )
 
 // Config tunes the handler; zero values mean the documented defaults.
@@ -41,6 +52,8 @@ type Config struct {
 	MaxMemory int64
 	// ForwardHeaders are extra request headers passed to backends as metadata.
 	ForwardHeaders []string
+	// TrustedProxies may set X-Forwarded-For; for other peers it is overwritten.
+	TrustedProxies trust.Proxies
 }
 
 // Handler is the api handler.
@@ -111,9 +124,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 	if err != nil {
 		return err
 	}
+	if m.Input.FullName() != requestName || m.Output.FullName() != responseName || m.ClientStreaming() || m.ServerStreaming() {
+		return apierror.New(http.StatusNotFound, "%s is not an api endpoint: it must be a unary method from %s to %s", ep.Method, requestName, responseName)
+	}
 	req, err := BuildRequest(r, ep.Path, h.cfg.BodyLimit, h.cfg.MaxMemory)
 	if err != nil {
 		return err
+	}
+	if prior := r.Header.Values("X-Forwarded-For"); len(prior) > 0 && h.cfg.TrustedProxies.Trusted(r.RemoteAddr) {
+		if p := req.Header["X-Forwarded-For"]; p != nil {
+			p.Values = []string{strings.Join(prior, ", ") + ", " + p.Values[0]}
+		}
 	}
 	resp := &apipb.Response{}
 	ctx = h.headers.OutgoingContext(ctx, r.Header)
@@ -125,8 +146,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 }
 
 // BuildRequest turns r into a go.api.Request. The body is read up to limit bytes (413 past it).
+// X-Forwarded-For is set to the peer's address alone: whether an incoming one is believed is the
+// caller's decision (the handler appends to it for trusted proxies).
 func BuildRequest(r *http.Request, path string, limit, maxMemory int64) (*apipb.Request, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	src := r.Body
+	if src == nil {
+		src = http.NoBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, src, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -142,12 +169,9 @@ func BuildRequest(r *http.Request, path string, limit, maxMemory int64) (*apipb.
 		Body:   body,
 		Url:    absoluteURL(r),
 	}
+	delete(req.Header, "X-Forwarded-For")
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		xff := host
-		if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
-			xff = prior + ", " + host
-		}
-		req.Header["X-Forwarded-For"] = &apipb.Pair{Key: "X-Forwarded-For", Values: []string{xff}}
+		req.Header["X-Forwarded-For"] = &apipb.Pair{Key: "X-Forwarded-For", Values: []string{host}}
 	}
 	req.Header["Host"] = &apipb.Pair{Key: "Host", Values: []string{r.Host}}
 
@@ -202,9 +226,14 @@ var hopByHop = map[string]bool{
 // WriteResponse writes a go.api.Response as the HTTP answer.
 func WriteResponse(w http.ResponseWriter, resp *apipb.Response) {
 	h := w.Header()
-	for _, p := range resp.GetHeader() {
-		key := http.CanonicalHeaderKey(p.GetKey())
-		if key == "" || hopByHop[key] {
+	named := connectionNamed(resp.GetHeader())
+	for mk, p := range resp.GetHeader() {
+		key := p.GetKey()
+		if key == "" {
+			key = mk
+		}
+		key = http.CanonicalHeaderKey(key)
+		if key == "" || hopByHop[key] || named[key] {
 			continue
 		}
 		for _, v := range p.GetValues() {
@@ -221,11 +250,38 @@ func WriteResponse(w http.ResponseWriter, resp *apipb.Response) {
 	if code == 0 {
 		code = http.StatusOK
 	}
-	if code < 100 || code > 999 {
+	if code < 200 || code > 599 {
+		// 1xx are not final answers (and 101 would hand the connection over); beyond 599 is
+		// not HTTP. Either way the backend's answer cannot be relayed.
 		code = http.StatusBadGateway
 	}
 	w.WriteHeader(code)
 	_, _ = w.Write(resp.GetBody())
+}
+
+// connectionNamed returns the headers the backend's Connection header names: hop-by-hop too.
+func connectionNamed(hdr map[string]*apipb.Pair) map[string]bool {
+	var named map[string]bool
+	for mk, p := range hdr {
+		key := p.GetKey()
+		if key == "" {
+			key = mk
+		}
+		if http.CanonicalHeaderKey(key) != "Connection" {
+			continue
+		}
+		for _, v := range p.GetValues() {
+			for f := range strings.SplitSeq(v, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					if named == nil {
+						named = map[string]bool{}
+					}
+					named[http.CanonicalHeaderKey(f)] = true
+				}
+			}
+		}
+	}
+	return named
 }
 
 func validHeaderValue(v string) bool {

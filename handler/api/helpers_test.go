@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ type greeter struct {
 //
 //	/api/status    201, custom and hop-by-hop headers, text body
 //	/api/error/X   the gRPC error with code X (a number)
-//	/api/slow      waits for the call's context to end
+//	.../slow       waits for the call's context to end
 //	/api/raw       status, headers and body from the request's query (code, ct)
 //	anything else  status 0, no headers, body "{"ok":true}"
 func (g *greeter) Call(ctx context.Context, r *apipb.Request) (*apipb.Response, error) {
@@ -149,7 +150,7 @@ func (g *greeter) Call(ctx context.Context, r *apipb.Request) (*apipb.Response, 
 			c = c*10 + int(ch-'0')
 		}
 		return nil, status.Error(codes.Code(c), "backend says no")
-	case p == "/api/slow":
+	case strings.HasSuffix(p, "/slow"):
 		<-ctx.Done()
 		return nil, ctx.Err()
 	case p == "/api/raw":
