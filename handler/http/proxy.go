@@ -212,8 +212,8 @@ func (h *Handler) errorHandler(w http.ResponseWriter, out *http.Request, err err
 		apierror.Write(w, apierror.GatewayID, err)
 		return
 	}
-	// The transport reports our own response timeout as a plain cancellation, which the breaker
-	// would ignore; the node did not answer in time, and that counts against it.
+	// Our own response timeout is reported as such (a DeadlineExceeded), to the breaker too,
+	// whatever the transport wrapped it in: the node did not answer in time.
 	if errors.Is(context.Cause(out.Context()), errResponseTimeout) {
 		err = errResponseTimeout
 	}

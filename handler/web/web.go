@@ -181,7 +181,10 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request, ep *res
 	}
 	s := newSession(client, backend, h.cfg, h.log.With("service", ep.Service, "node", pick.Node.ID))
 	if !h.track(s) {
+		// Shutdown began after the check above: no pumps will run, so close here.
 		s.closeBoth(websocket.CloseGoingAway, "gateway shutting down")
+		_ = client.Close()
+		_ = backend.Close()
 		return
 	}
 	defer h.untrack(s)

@@ -56,13 +56,22 @@
 // error. It then sends the current state of every service it found (an update, or a delete for
 // a service without a passing instance) and after that every change; an event is sent only when
 // a service's state differs from the last event sent for it, so a state that comes back to what
-// the consumer already has (after an outage, say) produces none. After that its goroutines follow Consul with blocking queries (one on the service list,
-// one per service on its passing instances) and never give up on errors: they back off between
-// Config.MinBackoff and Config.MaxBackoff (with jitter), log the outage once at Warn and the
-// recovery at Info, and keep the channel open, so the consumer keeps its last view. After an
-// error the next query is a fresh read (index 0), so a Consul that lost its state (or a new
-// leader behind the same address) is seen at once; whole-service events that changed nothing
-// are suppressed. The channel is closed only when ctx is done, after every goroutine of the
+// the consumer already has (after an outage, say) produces none. After that its goroutines
+// follow Consul with blocking queries (one on the service list, one per service on its passing
+// instances) and retry on errors: they back off between Config.MinBackoff and Config.MaxBackoff
+// (with jitter) and log the outage once at Warn and the recovery at Info. After an error the
+// next query is a fresh read (index 0), so a Consul that lost its state (or a new leader behind
+// the same address) is seen at once; whole-service events that changed nothing are suppressed.
+//
+// An outage (from the first failed query to the first successful query sent after it) shorter
+// than Config.OutageGrace (default 2s: a leader election, a blip) is ridden out with the channel
+// open. A longer one ends the watch: it logs that at Warn and closes the channel, as the
+// registry.Registry contract allows, so that the consumer learns of it. The consumer lists and
+// watches again; while Consul stays down that fails at once (Watch's synchronous listing), so
+// registry/cache marks its view stale (the gateway reports itself degraded) and keeps serving
+// it, retrying with its own backoff, and takes up the current state as soon as Consul answers.
+// A negative OutageGrace never ends the watch (the consumer then never hears of an outage).
+// The channel is closed when ctx is done or the watch gave up, after every goroutine of the
 // watch has returned.
 package consul
 
@@ -115,6 +124,12 @@ type Config struct {
 	MinBackoff time.Duration
 	// MaxBackoff caps Watch's wait between errors; default 10s.
 	MaxBackoff time.Duration
+	// OutageGrace is how long Watch rides out a Consul that fails every query (retrying with
+	// backoff) before it gives up and closes its channel, so that the consumer learns of the
+	// outage: registry/cache then reports itself stale, keeps serving its last view, and lists
+	// and watches again until Consul answers. Default 2s; negative never gives up (the channel
+	// stays open through outages and the consumer is not told).
+	OutageGrace time.Duration
 }
 
 // TLSConfig configures HTTPS to the Consul agent.
@@ -185,6 +200,9 @@ func New(cfg Config, log *slog.Logger) (*Registry, error) {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if cfg.OutageGrace == 0 {
+		cfg.OutageGrace = 2 * time.Second // negative stays: never give up
 	}
 	if cfg.TTL < time.Second {
 		return nil, fmt.Errorf("consul: ttl %s: want at least 1s", cfg.TTL)
