@@ -66,6 +66,9 @@ type Server struct {
 	MaxHeaderBytes    Size     `yaml:"max_header_bytes"`    // default 64KiB; 0: net/http's 1MB
 	BodyLimit         Size     `yaml:"body_limit"`          // default 4MiB; must be positive
 	ShutdownTimeout   Duration `yaml:"shutdown_timeout"`    // default 15s: drain bound on SIGTERM
+	// TrustedProxies are the CIDRs (or addresses) of load balancers in front of the gateway:
+	// only their X-Forwarded-* headers are believed; everyone else's are overwritten.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Log configures slog.

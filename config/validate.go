@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgeapi/gateway/trust"
 )
 
 // Allowed values of the enumerated keys. This is the one list to extend when a resolver,
@@ -41,6 +43,12 @@ func (c Config) Validate() error {
 	}
 	if s.BodyLimit <= 0 {
 		v.bad("server.body_limit", s.BodyLimit.String(), "must be positive")
+	}
+
+	for i, p := range s.TrustedProxies {
+		if _, err := trust.Parse([]string{p}); err != nil {
+			v.bad("server.trusted_proxies["+strconv.Itoa(i)+"]", p, "not a CIDR or IP address")
+		}
 	}
 
 	v.oneOf("log.level", c.Log.Level, logLevels)

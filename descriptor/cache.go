@@ -6,9 +6,13 @@ import (
 	"maps"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 )
+
+// loadTimeout bounds one shared descriptor load.
+const loadTimeout = 10 * time.Second
 
 // Cache holds one Set per service, loaded on first use from the service's Source.
 type Cache struct {
@@ -43,12 +47,11 @@ func (c *Cache) Get(ctx context.Context, service string) (*Set, error) {
 			return s, nil
 		}
 		gen := c.generation(service)
-		lctx := context.WithoutCancel(ctx)
-		if dl, ok := ctx.Deadline(); ok {
-			var cancel context.CancelFunc
-			lctx, cancel = context.WithDeadline(lctx, dl)
-			defer cancel()
-		}
+		// The load is shared by every caller waiting on it, so it runs on its own clock: one
+		// client's short deadline (or its going away) must not fail the others. Each caller still
+		// stops waiting at its own deadline below.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
+		defer cancel()
 		src := c.sources[service]
 		if src == nil {
 			src = c.fallback

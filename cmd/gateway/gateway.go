@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/sony/gobreaker/v2"
 
 	brokernats "github.com/edgeapi/gateway/broker/nats"
@@ -30,6 +31,7 @@ import (
 	"github.com/edgeapi/gateway/resolver"
 	"github.com/edgeapi/gateway/router"
 	"github.com/edgeapi/gateway/selector"
+	"github.com/edgeapi/gateway/trust"
 )
 
 // gateway owns every long-lived part of a running gateway.
@@ -168,15 +170,21 @@ func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.C
 	if err != nil {
 		return nil, err
 	}
+	trusted, err := trust.Parse(cfg.Server.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	apiHandler := api.New(caller, descs, g.log, api.Config{
+		TrustedProxies: trusted,
 		Timeout:        cfg.RPC.Timeout.D(),
 		MaxTimeout:     cfg.RPC.MaxTimeout.D(),
 		BodyLimit:      int64(cfg.Server.BodyLimit),
 		ForwardHeaders: cfg.Headers.Forward,
 	})
 	httpHandler := httphandler.New(g.sel, g.log, httphandler.Config{
-		DialTimeout: cfg.RPC.DialTimeout.D(),
-		Timeout:     cfg.RPC.Timeout.D(),
+		TrustedProxies: trusted,
+		DialTimeout:    cfg.RPC.DialTimeout.D(),
+		Timeout:        cfg.RPC.Timeout.D(),
 	})
 	g.web = web.New(httpHandler, g.sel, g.log, web.Config{
 		AllowedOrigins: cfg.Web.AllowedOrigins,
@@ -189,7 +197,9 @@ func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.C
 	if !usesHandler(cfg, "event") {
 		return handlers, nil
 	}
-	nc, err := open.ConnectNATS(cfg, "gateway-events")
+	// No reconnect buffer: a publish while disconnected must fail now (503), not be stored
+	// later behind the back of a client that was told it failed.
+	nc, err := open.ConnectNATS(cfg, "gateway-events", nats.ReconnectBufSize(-1))
 	if err != nil {
 		return nil, err
 	}

@@ -116,6 +116,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	if timeout < h.cfg.Timeout {
+		// The client chose a shorter deadline: its expiry must not count against the node.
+		ctx = rpc.WithClientDeadline(ctx)
+	}
 	set, err := h.descs.Get(ctx, ep.Service)
 	if err != nil {
 		return err

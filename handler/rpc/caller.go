@@ -68,14 +68,14 @@ func neverSent(ctx context.Context, err error, p *peer.Peer) bool {
 
 type clientDeadlineKey struct{}
 
-// withClientDeadline marks ctx's deadline as one the client chose, shorter than the route's own.
+// WithClientDeadline marks ctx's deadline as one the client chose, shorter than the route's own.
 // Its expiry is the client's choice, not a sign that the node is unhealthy; counted against the
 // node, any client could open every breaker with "Timeout: 1ms".
-func withClientDeadline(ctx context.Context) context.Context {
+func WithClientDeadline(ctx context.Context) context.Context {
 	return context.WithValue(ctx, clientDeadlineKey{}, true)
 }
 
-// clientDeadline reports whether withClientDeadline marked ctx.
+// clientDeadline reports whether WithClientDeadline marked ctx.
 func clientDeadline(ctx context.Context) bool { return ctx.Value(clientDeadlineKey{}) != nil }
 
 // nodeOutcome is the error to report to the node's breaker: a timeout under a client-chosen

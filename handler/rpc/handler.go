@@ -149,7 +149,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if timeout < h.cfg.Timeout {
-		ctx = withClientDeadline(ctx)
+		ctx = WithClientDeadline(ctx)
 	}
 
 	set, err := h.descs.Get(ctx, ep.Service)

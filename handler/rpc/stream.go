@@ -157,7 +157,7 @@ func (h *Handler) streamContext(r *http.Request) (context.Context, context.Cance
 		return context.WithCancel(r.Context())
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d)
-	return withClientDeadline(ctx), cancel
+	return WithClientDeadline(ctx), cancel
 }
 
 func (h *Handler) writeStreamError(w io.Writer, sse bool, service string, err error) {

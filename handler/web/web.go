@@ -91,6 +91,23 @@ func New(proxy *httphandler.Handler, sel httphandler.Selector, log *slog.Logger,
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, h.proxy)
+}
+
+// Route returns a handler whose plain (non-WebSocket) requests use a route's response timeout;
+// WebSocket sessions are unaffected and still tracked by h.
+func (h *Handler) Route(timeout, maxTimeout time.Duration, bodyLimit int64) http.Handler {
+	if timeout <= 0 {
+		return h
+	}
+	proxy, ok := h.proxy.Route(timeout, maxTimeout, bodyLimit).(*httphandler.Handler)
+	if !ok {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, proxy) })
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, proxy *httphandler.Handler) {
 	ep := resolver.EndpointFrom(r.Context())
 	if ep == nil {
 		apierror.Write(w, apierror.GatewayID, errors.New("web handler reached without a resolved endpoint"))
@@ -101,7 +118,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			apierror.Write(w, ep.Service, apierror.New(http.StatusBadRequest, "only Upgrade: websocket is supported"))
 			return
 		}
-		h.proxy.Forward(w, r, ep.Service, ep.Path)
+		proxy.Forward(w, r, ep.Service, ep.Path)
 		return
 	}
 	h.serveWebSocket(w, r, ep)

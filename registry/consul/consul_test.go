@@ -427,10 +427,11 @@ func TestConsul(t *testing.T) {
 	})
 }
 
-// TestConsulRestart stops Consul under a running watch and starts it again.
+// TestConsulRestart stops Consul under a running watch and starts it again, within the watch's
+// outage grace: the watch rides the outage out and delivers changes again afterwards.
 func TestConsulRestart(t *testing.T) {
 	agent := testconsul.Start(t)
-	r := newRegistry(t, agent, consul.Config{})
+	r := newRegistry(t, agent, consul.Config{OutageGrace: time.Hour})
 	ctx := ctxT(t)
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -453,8 +454,8 @@ func TestConsulRestart(t *testing.T) {
 	if _, err := r.Watch(ctx); err == nil {
 		t.Fatal("a new Watch with consul down should fail")
 	}
-	// The running watch keeps retrying: its channel stays open and quiet through several
-	// backoff rounds.
+	// The running watch keeps retrying within its grace: its channel stays open and quiet
+	// through several backoff rounds.
 	quiet := time.NewTimer(2 * time.Second)
 	select {
 	case ev, open := <-ch:
@@ -489,5 +490,70 @@ func TestConsulRestart(t *testing.T) {
 
 	stop()
 	for range ch { // closed once the watch's goroutines have returned
+	}
+}
+
+// TestConsulOutageEndsWatch: when Consul stays unreachable for longer than the outage grace the
+// watch closes its channel (so the consumer can report the outage), sending nothing before; a new
+// Watch fails while Consul is down and works again once it is back.
+func TestConsulOutageEndsWatch(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		grace time.Duration
+	}{{"default grace", 0}, {"short grace", 300 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			agent := testconsul.Start(t)
+			r := newRegistry(t, agent, consul.Config{OutageGrace: tc.grace})
+			ctx := ctxT(t)
+			ch, err := r.Watch(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Register(ctx, service("outage-svc", "outage-1")); err != nil {
+				t.Fatal(err)
+			}
+			nextEvent(t, ch, "outage-svc", hasNodes("outage-1"))
+
+			agent.Stop()
+			stopped := time.Now()
+			timer := time.NewTimer(deadline)
+			defer timer.Stop()
+		drain:
+			for {
+				select {
+				case ev, open := <-ch:
+					if !open {
+						break drain
+					}
+					t.Fatalf("event while consul was down: %+v", ev)
+				case <-timer.C:
+					t.Fatalf("watch channel still open %s after consul stopped", deadline)
+				}
+			}
+			t.Logf("watch ended %s after consul stopped", time.Since(stopped).Round(time.Millisecond))
+			if _, err := r.Watch(ctx); err == nil {
+				t.Fatal("a new Watch with consul down should fail")
+			}
+
+			agent.Restart()
+			ch, err = r.Watch(ctx)
+			if err != nil {
+				t.Fatalf("Watch after restart: %v", err)
+			}
+			if err := r.Register(ctx, service("outage-svc", "outage-2")); err != nil {
+				t.Fatal(err)
+			}
+			// The restarted dev agent lost outage-1; only the new node is there.
+			nextEvent(t, ch, "outage-svc", hasNodes("outage-2"))
+		})
+	}
+}
+
+func TestConfigOutageGrace(t *testing.T) {
+	for _, grace := range []time.Duration{0, -1, time.Second} {
+		if _, err := consul.New(consul.Config{OutageGrace: grace}, nil); err != nil {
+			t.Errorf("OutageGrace %v: %v", grace, err)
+		}
 	}
 }

@@ -2,9 +2,11 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,10 +27,15 @@ func (r *Registry) Watch(ctx context.Context) (<-chan registry.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consul: watch: %w", err)
 	}
-	w := &watch{r: r, out: make(chan registry.Event, watchBuffer), services: map[string]*serviceWatch{}}
-	go w.run(ctx, names, meta.LastIndex) // ends when ctx is done
+	// The watch's own ctx: ends with the caller's, or when the watch gives up on an outage.
+	wctx, end := context.WithCancelCause(ctx)
+	w := &watch{r: r, out: make(chan registry.Event, watchBuffer), services: map[string]*serviceWatch{}, end: end}
+	go w.run(wctx, names, meta.LastIndex) // ends when wctx is done
 	return w.out, nil
 }
+
+// errGaveUp ends a watch whose Consul stayed unreachable for Config.OutageGrace.
+var errGaveUp = errors.New("consul unreachable for longer than the outage grace")
 
 // watch is one call of Watch. Its run goroutine owns the service watchers: it stops them and
 // waits for them before closing out.
@@ -37,6 +44,11 @@ type watch struct {
 	out      chan registry.Event
 	services map[string]*serviceWatch // only touched by run
 	down     atomic.Int64             // unix nanos of the first error of the current outage; 0 = up
+	end      context.CancelCauseFunc  // cancels the watch's ctx
+
+	mu      sync.Mutex
+	giveUp  *time.Timer // ends the watch when the current outage outlasts the grace; nil when up
+	stopped bool        // run has returned: arm no more timers
 }
 
 // serviceWatch follows the passing instances of one service.
@@ -60,6 +72,17 @@ func (w *watch) run(ctx context.Context, names []string, index uint64) {
 		for _, sw := range w.services {
 			<-sw.done
 		}
+		w.mu.Lock()
+		w.stopped = true
+		if w.giveUp != nil {
+			w.giveUp.Stop()
+		}
+		w.mu.Unlock()
+		if errors.Is(context.Cause(ctx), errGaveUp) {
+			w.r.log.Warn("consul watch gave up: consul unreachable for longer than the outage grace; "+
+				"the consumer lists and watches again", "address", w.r.cfg.Address, "grace", w.r.cfg.OutageGrace)
+		}
+		w.end(context.Canceled)
 	}()
 	w.sync(ctx, names)
 	bo := w.newBackoff()
@@ -177,11 +200,31 @@ func (w *watch) blockingTimeout() time.Duration {
 }
 
 // failed and recovered log an outage once, whichever goroutine of the watch sees it first.
+// failed also arms the timer that ends the watch when the outage outlasts Config.OutageGrace.
 func (w *watch) failed(err error) {
-	if w.down.CompareAndSwap(0, time.Now().UnixNano()) {
-		w.r.log.Warn("consul watch failing, retrying with backoff; consumers keep their last view",
-			"address", w.r.cfg.Address, "error", err)
+	since := time.Now().UnixNano()
+	if !w.down.CompareAndSwap(0, since) {
+		return
 	}
+	w.r.log.Warn("consul watch failing, retrying with backoff; consumers keep their last view",
+		"address", w.r.cfg.Address, "error", err, "grace", w.r.cfg.OutageGrace)
+	if w.r.cfg.OutageGrace < 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	if w.giveUp != nil {
+		w.giveUp.Stop()
+	}
+	// The callback only cancels: run notices, stops the goroutines and closes the channel.
+	w.giveUp = time.AfterFunc(w.r.cfg.OutageGrace, func() {
+		if w.down.Load() == since { // still the same outage
+			w.end(errGaveUp)
+		}
+	})
 }
 
 // recovered ends the outage unless the successful query was sent before it began (an answer
@@ -189,6 +232,12 @@ func (w *watch) failed(err error) {
 func (w *watch) recovered(asked time.Time) {
 	since := w.down.Load()
 	if since != 0 && asked.UnixNano() > since && w.down.CompareAndSwap(since, 0) {
+		w.mu.Lock()
+		if w.giveUp != nil {
+			w.giveUp.Stop()
+			w.giveUp = nil
+		}
+		w.mu.Unlock()
 		w.r.log.Info("consul watch recovered", "address", w.r.cfg.Address,
 			"outage", time.Since(time.Unix(0, since)).Round(time.Millisecond))
 	}

@@ -81,10 +81,10 @@ func NATSURL(cfg config.Config) string {
 }
 
 // ConnectNATS connects to NATSURL(cfg), reconnecting forever after a loss (the registry and the
-// broker ride out a NATS restart).
-func ConnectNATS(cfg config.Config, name string) (*nats.Conn, error) {
+// broker ride out a NATS restart). opts are added to the defaults.
+func ConnectNATS(cfg config.Config, name string, opts ...nats.Option) (*nats.Conn, error) {
 	url := NATSURL(cfg)
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false))
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s (is the gateway running? it embeds the NATS server): %w", url, err)
 	}
