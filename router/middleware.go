@@ -115,25 +115,71 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return conn, brw, err
 }
 
-// AccessLog writes one structured line per request.
+// RouteInfo says where the router sent a request; the router fills it in as it routes.
+type RouteInfo struct {
+	// Route is the matched pattern ("/orders/{id}"), "resolver" for the default handler, or
+	// "" when nothing matched.
+	Route string
+	// Handler is rpc, api, http, web or event ("" for the gateway's own endpoints).
+	Handler string
+	// Service is the backend service the request was for.
+	Service string
+
+	done func(status int, d time.Duration)
+}
+
+type routeInfoKey struct{}
+
+// RouteInfoFrom returns the request's RouteInfo (nil outside the router).
+func RouteInfoFrom(ctx context.Context) *RouteInfo {
+	ri, _ := ctx.Value(routeInfoKey{}).(*RouteInfo)
+	return ri
+}
+
+// Observer hears about every routed request: Start when the router has chosen the handler,
+// and the returned function when the request ended. The metrics package implements it.
+type Observer interface {
+	Start(r *http.Request, info RouteInfo) (done func(status int, d time.Duration))
+}
+
+// routed records where a request goes and starts its observation.
+func routed(r *http.Request, obs Observer, route, handler, service string) {
+	ri := RouteInfoFrom(r.Context())
+	if ri == nil {
+		return
+	}
+	ri.Route, ri.Handler, ri.Service = route, handler, service
+	if obs != nil && ri.done == nil {
+		ri.done = obs.Start(r, *ri)
+	}
+}
+
+// AccessLog writes one structured line per request, and ends the request's observation.
 func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
-			next.ServeHTTP(rec, r)
-			if !log.Enabled(r.Context(), slog.LevelInfo) {
-				return
-			}
+			ri := &RouteInfo{}
+			next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeInfoKey{}, ri)))
 			if rec.status == 0 {
 				rec.status = http.StatusOK // a handler that writes nothing sends 200
+			}
+			d := time.Since(start)
+			if ri.done != nil {
+				ri.done(rec.status, d)
+			}
+			if !log.Enabled(r.Context(), slog.LevelInfo) {
+				return
 			}
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status),
 				slog.Int64("bytes", rec.bytes),
-				slog.Duration("duration", time.Since(start)),
+				slog.Duration("duration", d),
+				slog.String("service", ri.Service),
+				slog.String("handler", ri.Handler),
 				slog.String("remote", r.RemoteAddr),
 				slog.String("request_id", RequestIDFrom(r.Context())),
 			)

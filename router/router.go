@@ -61,6 +61,8 @@ type Config struct {
 	// Mounts are the gateway's own pages (dashboard, OpenAPI...), by path prefix ("/dashboard")
 	// or exact path ("/openapi.json"); they take precedence like the health endpoints.
 	Mounts map[string]http.Handler
+	// Observer, if set, hears about every routed request (metrics).
+	Observer Observer
 	// Middleware runs inside the standard chain (request id, access log, recover), in order.
 	Middleware []func(http.Handler) http.Handler
 	// Ready reports readiness for /health/ready; nil means always ready.
@@ -159,7 +161,7 @@ func New(cfg Config) (*Router, error) {
 		if rh, ok := h.(RouteHandler); ok {
 			h = rh.Route(rt.Timeout, rt.MaxTimeout, rt.BodyLimit)
 		}
-		handlers[i] = routeEndpoint(rt, h)
+		handlers[i] = routeEndpoint(rt, h, cfg.Observer, rt.Path)
 	}
 	// Routes for any method first: chi's any-method registration overwrites every method of
 	// its pattern, so a method route declared before it would otherwise be lost.
@@ -175,19 +177,21 @@ func New(cfg Config) (*Router, error) {
 	}
 
 	res := cfg.Resolver
+	obs := cfg.Observer
 	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ep, err := res.Resolve(r)
 		if err != nil {
 			apierror.Write(w, apierror.GatewayID, err)
 			return
 		}
+		routed(r, obs, "resolver", cfg.DefaultHandler, ep.Service)
 		def.ServeHTTP(w, r.WithContext(resolver.WithEndpoint(r.Context(), &ep)))
 	})
 	static := make(map[string]bool, len(seen))
 	for k := range seen {
 		static[k] = true
 	}
-	table := newTable(cfg.Log, cfg.Handlers, static, fallback)
+	table := newTable(cfg.Log, cfg.Handlers, static, fallback, cfg.Observer)
 	mux.Handle("/*", table)
 	return &Router{Handler: mux, table: table}, nil
 }
@@ -244,8 +248,9 @@ func patternShape(pattern string) string {
 }
 
 // routeEndpoint gives a config route's fixed service and endpoint, and its path variables.
-func routeEndpoint(rt Route, next http.Handler) http.Handler {
+func routeEndpoint(rt Route, next http.Handler, obs Observer, pattern string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		routed(r, obs, pattern, rt.Handler, rt.Service)
 		ep := &resolver.Endpoint{Service: rt.Service, Method: rt.Endpoint, Path: r.URL.Path, Host: r.Host}
 		if rt.StripPrefix != "" {
 			ep.Path = "/" + strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, rt.StripPrefix), "/")

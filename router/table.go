@@ -37,6 +37,7 @@ type Table struct {
 	handlers map[string]http.Handler
 	static   map[string]bool // shapes of config routes, "METHOD shape"
 	next     http.Handler    // where requests no registry route matches go
+	obs      Observer
 	cur      atomic.Pointer[tableBuild]
 }
 
@@ -57,8 +58,8 @@ func (c Conflict) String() string {
 	return fmt.Sprintf("%s: %s wins over %s", c.Route, c.Winner, c.Loser)
 }
 
-func newTable(log *slog.Logger, handlers map[string]http.Handler, static map[string]bool, next http.Handler) *Table {
-	t := &Table{log: log, handlers: handlers, static: static, next: next}
+func newTable(log *slog.Logger, handlers map[string]http.Handler, static map[string]bool, next http.Handler, obs Observer) *Table {
+	t := &Table{log: log, handlers: handlers, static: static, next: next, obs: obs}
 	t.cur.Store(&tableBuild{byHost: map[string]http.Handler{}, any: next})
 	return t
 }
@@ -136,8 +137,8 @@ func (t *Table) Update(services map[string]*registry.Service) []Conflict {
 				anyMux = mux
 			}
 		}
-		rt := Route{Service: c.service, Endpoint: c.endpoint}
-		if err := handle(mux, c.method, c.path, routeEndpoint(rt, h)); err != nil {
+		rt := Route{Service: c.service, Endpoint: c.endpoint, Handler: c.handler}
+		if err := handle(mux, c.method, c.path, routeEndpoint(rt, h, t.obs, "registry:"+c.path)); err != nil {
 			conflicts = append(conflicts, Conflict{Route: route, Winner: "nobody", Loser: who + ": " + err.Error()})
 			continue
 		}

@@ -40,6 +40,8 @@ type Config struct {
 	BodyLimit int64
 	// AckTimeout bounds waiting for the broker; default 5s.
 	AckTimeout time.Duration
+	// Observe, if set, hears every publish outcome (nil: acknowledged), for metrics.
+	Observe func(err error)
 	// CarryHeaders are request headers copied onto the event (besides Ce-* ones); default
 	// X-Request-Id, Traceparent, Tracestate.
 	CarryHeaders []string
@@ -117,6 +119,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.AckTimeout)
 	defer cancel()
 	ack, err := h.pub.Publish(ctx, msg)
+	if h.cfg.Observe != nil {
+		h.cfg.Observe(err)
+	}
 	if err != nil {
 		h.log.Warn("event not published", "subject", msg.Subject, "id", msg.ID, "error", err)
 		if r.Context().Err() == nil {

@@ -1,0 +1,5 @@
+module github.com/edgeapi/gateway/bench
+
+go 1.26.8
+
+replace github.com/edgeapi/gateway => ../
