@@ -1,8 +1,9 @@
 // Package connpool keeps one *grpc.ClientConn per backend node address, shared by every request
 // to that node, and closes a node's connection when the node leaves the registry.
 //
-// Contract: Get never blocks on the network (grpc.NewClient connects lazily); Retain closes every
-// connection whose address is not in the live set; after Close, Get fails with ErrClosed.
+// Contract: Get never blocks on the network (grpc.NewClient connects lazily); Retain retires
+// every connection whose address is not in the live set (closed after a drain delay, so calls in
+// flight finish); after Close, which closes everything at once, Get fails with ErrClosed.
 package connpool
 
 import (
@@ -26,20 +27,28 @@ type Config struct {
 	MaxMessageBytes int
 	// Options are appended to the dial options (TLS credentials, interceptors...).
 	Options []grpc.DialOption
+	// DrainDelay is how long the connection of a node that left the registry stays open for
+	// the calls still running on it; default 60s. Closing at once would cancel them.
+	DrainDelay time.Duration
 }
 
 // Pool is safe for concurrent use.
 type Pool struct {
-	opts   []grpc.DialOption
-	mu     sync.RWMutex
-	conns  map[string]*grpc.ClientConn
-	closed bool
+	opts     []grpc.DialOption
+	drain    time.Duration
+	mu       sync.RWMutex
+	conns    map[string]*grpc.ClientConn
+	draining map[*grpc.ClientConn]*time.Timer
+	closed   bool
 }
 
 // New returns an empty pool.
 func New(cfg Config) *Pool {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 3 * time.Second
+	}
+	if cfg.DrainDelay <= 0 {
+		cfg.DrainDelay = 60 * time.Second
 	}
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 16 << 20
@@ -54,7 +63,10 @@ func New(cfg Config) *Pool {
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.MaxMessageBytes)),
 	}
-	return &Pool{opts: append(opts, cfg.Options...), conns: map[string]*grpc.ClientConn{}}
+	return &Pool{
+		opts: append(opts, cfg.Options...), drain: cfg.DrainDelay,
+		conns: map[string]*grpc.ClientConn{}, draining: map[*grpc.ClientConn]*time.Timer{},
+	}
 }
 
 // Get returns the shared connection to addr ("host:port"), creating it on first use.
@@ -86,19 +98,22 @@ func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
 	return cc, nil
 }
 
-// Retain closes the connections whose address is not in live.
+// Retain retires the connections whose address is not in live: no new call gets them, and they
+// close after the drain delay, so calls already running on them finish.
 func (p *Pool) Retain(live map[string]bool) {
 	p.mu.Lock()
-	var gone []*grpc.ClientConn
+	defer p.mu.Unlock()
 	for addr, cc := range p.conns {
-		if !live[addr] {
-			gone = append(gone, cc)
-			delete(p.conns, addr)
+		if live[addr] {
+			continue
 		}
-	}
-	p.mu.Unlock()
-	for _, cc := range gone {
-		_ = cc.Close()
+		delete(p.conns, addr)
+		p.draining[cc] = time.AfterFunc(p.drain, func() {
+			p.mu.Lock()
+			delete(p.draining, cc)
+			p.mu.Unlock()
+			_ = cc.Close()
+		})
 	}
 }
 
@@ -112,8 +127,17 @@ func (p *Pool) Len() int {
 // Close closes every connection; it is safe to call twice.
 func (p *Pool) Close() {
 	p.mu.Lock()
-	conns := p.conns
+	conns := make([]*grpc.ClientConn, 0, len(p.conns)+len(p.draining))
+	for _, cc := range p.conns {
+		conns = append(conns, cc)
+	}
 	p.conns = map[string]*grpc.ClientConn{}
+	for cc, t := range p.draining {
+		if t.Stop() { // a timer that already fired closes its connection itself
+			conns = append(conns, cc)
+		}
+	}
+	p.draining = map[*grpc.ClientConn]*time.Timer{}
 	p.closed = true
 	p.mu.Unlock()
 	for _, cc := range conns {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -39,6 +40,11 @@ type Table struct {
 	next     http.Handler    // where requests no registry route matches go
 	obs      Observer
 	cur      atomic.Pointer[tableBuild]
+
+	// Update runs on one goroutine at a time (the registry cache's); these remember the last
+	// build's input so a change that touches no routed endpoint rebuilds nothing.
+	lastCands     []candidate
+	lastConflicts []Conflict
 }
 
 type tableBuild struct {
@@ -70,7 +76,8 @@ type candidate struct {
 	path, handler     string
 }
 
-// Update rebuilds the table from services and returns the conflicts found.
+// Update rebuilds the table from services and returns the conflicts found. Calls must not run
+// concurrently (the registry cache calls it from its one goroutine).
 func (t *Table) Update(services map[string]*registry.Service) []Conflict {
 	var cands []candidate
 	for name, svc := range services {
@@ -98,6 +105,13 @@ func (t *Table) Update(services map[string]*registry.Service) []Conflict {
 		}
 		return a.endpoint < b.endpoint
 	})
+
+	if t.cur.Load().routes > 0 || t.lastCands != nil {
+		if slices.Equal(cands, t.lastCands) {
+			return t.lastConflicts
+		}
+	}
+	t.lastCands = cands
 
 	var conflicts []Conflict
 	seen := map[string]string{}
@@ -157,6 +171,7 @@ func (t *Table) Update(services map[string]*registry.Service) []Conflict {
 		b.byHost[host] = fresh(mux)
 	}
 	t.cur.Store(b)
+	t.lastConflicts = conflicts
 	for _, c := range conflicts {
 		t.log.Warn("registry route conflict", "route", c.Route, "winner", c.Winner, "loser", c.Loser)
 	}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"sync"
@@ -140,6 +141,8 @@ func (c *Cache) Run(ctx context.Context) error {
 		} else {
 			c.markStale(err)
 			backoff = min(backoff*2, c.cfg.MaxBackoff)
+			// Jitter, so gateways that lost the registry together do not return in lockstep.
+			wait = wait/2 + rand.N(wait/2+1)
 		}
 		select {
 		case <-ctx.Done():

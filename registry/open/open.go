@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -84,7 +85,7 @@ func NATSURL(cfg config.Config) string {
 // broker ride out a NATS restart). opts are added to the defaults.
 func ConnectNATS(cfg config.Config, name string, opts ...nats.Option) (*nats.Conn, error) {
 	url := NATSURL(cfg)
-	nc, err := nats.Connect(url, append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(false)}, opts...)...)
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond), nats.RetryOnFailedConnect(false)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s (is the gateway running? it embeds the NATS server): %w", url, err)
 	}
