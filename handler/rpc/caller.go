@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -51,13 +52,23 @@ func (c *Caller) Invoke(ctx context.Context, service, method string, req, resp a
 			return &apierror.DialError{Address: pick.Node.Address, Err: err}
 		}
 		var p peer.Peer
-		err = cc.Invoke(ctx, method, req, resp, append(opts, grpc.Peer(&p))...)
+		err = notOurCancel(ctx, cc, cc.Invoke(ctx, method, req, resp, append(opts, grpc.Peer(&p))...))
 		pick.Done(nodeOutcome(clientDeadline(ctx), err))
 		if err == nil || attempt > 0 || !neverSent(ctx, err, &p) {
 			return err
 		}
 		tried = append(tried, pick.Node.ID)
 	}
+}
+
+// notOurCancel turns a Canceled the caller did not cause because the connection was shut down
+// under the call into Unavailable: answering it as 499 "client closed request" would blame the
+// client. A Canceled the backend itself returned stays as it is.
+func notOurCancel(ctx context.Context, cc *grpc.ClientConn, err error) error {
+	if ctx.Err() == nil && status.Code(err) == codes.Canceled && cc.GetState() == connectivity.Shutdown {
+		return status.Error(codes.Unavailable, "the connection to the node closed during the call: "+status.Convert(err).Message())
+	}
+	return err
 }
 
 // neverSent reports whether a failed call provably never reached the node: the call failed as
