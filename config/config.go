@@ -41,19 +41,23 @@ import "time"
 
 // Config is the whole gateway configuration.
 type Config struct {
-	Server    Server    `yaml:"server"`
-	Log       Log       `yaml:"log"`
-	Resolver  Resolver  `yaml:"resolver"`
-	Registry  Registry  `yaml:"registry"`
-	Selector  Selector  `yaml:"selector"`
-	RPC       RPC       `yaml:"rpc"`
-	Headers   Headers   `yaml:"headers"`
-	NATS      NATS      `yaml:"nats"`
-	Events    Events    `yaml:"events"`
-	Web       Web       `yaml:"web"`
-	Dashboard Dashboard `yaml:"dashboard"`
-	OpenAPI   OpenAPI   `yaml:"openapi"`
-	Routes    []Route   `yaml:"routes"`
+	Server    Server        `yaml:"server"`
+	Log       Log           `yaml:"log"`
+	Resolver  Resolver      `yaml:"resolver"`
+	Registry  Registry      `yaml:"registry"`
+	Selector  Selector      `yaml:"selector"`
+	RPC       RPC           `yaml:"rpc"`
+	Headers   Headers       `yaml:"headers"`
+	NATS      NATS          `yaml:"nats"`
+	Events    Events        `yaml:"events"`
+	Web       Web           `yaml:"web"`
+	Dashboard Dashboard     `yaml:"dashboard"`
+	CORS      CORS          `yaml:"cors"`
+	Auth      Auth          `yaml:"auth"`
+	Limits    Limits        `yaml:"limits"`
+	Observe   Observability `yaml:"observability"`
+	OpenAPI   OpenAPI       `yaml:"openapi"`
+	Routes    []Route       `yaml:"routes"`
 	// Handler is the handler for requests no route matches: rpc (default), api, http, web, event.
 	Handler string `yaml:"handler"`
 }
@@ -69,6 +73,120 @@ type Server struct {
 	// TrustedProxies are the CIDRs (or addresses) of load balancers in front of the gateway:
 	// only their X-Forwarded-* headers are believed; everyone else's are overwritten.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// DrainDelay: on SIGTERM readiness fails at once, and the gateway keeps serving this long
+	// (so load balancers stop sending) before it drains; default 0.
+	DrainDelay Duration `yaml:"drain_delay"`
+	// TLS serves HTTPS when cert_file and key_file are set.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS configures the listener's TLS (1.2 or later).
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, requires clients to present a certificate signed by it.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// CORS configures cross-origin requests from browsers.
+type CORS struct {
+	// AllowedOrigins lists exact origins, or "*" (never with credentials). Empty: CORS off.
+	AllowedOrigins   []string `yaml:"allowed_origins"`
+	AllowedMethods   []string `yaml:"allowed_methods"` // default GET, POST, PUT, PATCH, DELETE
+	AllowedHeaders   []string `yaml:"allowed_headers"` // default Content-Type, Authorization, X-Request-Id
+	ExposedHeaders   []string `yaml:"exposed_headers"`
+	AllowCredentials bool     `yaml:"allow_credentials"`
+	MaxAge           Duration `yaml:"max_age"` // default 10m
+}
+
+// Auth holds named authentication policies that routes refer to.
+type Auth struct {
+	// Default is the policy for requests no route with its own auth matched ("" for none).
+	Default string `yaml:"default"`
+	// Policies by name.
+	Policies map[string]AuthPolicy `yaml:"policies"`
+}
+
+// AuthPolicy accepts JWTs, API keys, or both.
+type AuthPolicy struct {
+	// Optional lets anonymous requests through, but checks credentials that are present.
+	Optional bool        `yaml:"optional"`
+	JWT      *JWTPolicy  `yaml:"jwt"`
+	APIKeys  *APIKeyList `yaml:"api_keys"`
+}
+
+// JWTPolicy verifies bearer tokens.
+type JWTPolicy struct {
+	Algorithms      []string `yaml:"algorithms"` // default: those of the keys
+	Issuer          string   `yaml:"issuer"`
+	Audience        []string `yaml:"audience"`
+	Leeway          Duration `yaml:"leeway"`
+	AllowMissingExp bool     `yaml:"allow_missing_exp"`
+	ForwardClaims   []string `yaml:"forward_claims"` // as Grpc-Metadata-X-Jwt-<claim>
+	Keys            []JWTKey `yaml:"keys"`
+	JWKS            *JWKSURL `yaml:"jwks"`
+}
+
+// JWTKey is one verification key: exactly one of secret, secret_file, pem, pem_file.
+type JWTKey struct {
+	ID         string `yaml:"id"`
+	Algorithm  string `yaml:"algorithm"`
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	PEM        string `yaml:"pem"`
+	PEMFile    string `yaml:"pem_file"`
+}
+
+// JWKSURL fetches keys from a JWKS endpoint, cached.
+type JWKSURL struct {
+	URL                string   `yaml:"url"`
+	TTL                Duration `yaml:"ttl"`                  // default 10m
+	MinRefreshInterval Duration `yaml:"min_refresh_interval"` // default 30s
+	Timeout            Duration `yaml:"timeout"`              // default 5s
+	AllowInsecureHTTP  bool     `yaml:"allow_insecure_http"`
+}
+
+// APIKeyList accepts API keys stored as SHA-256 hashes (echo -n KEY | sha256sum).
+type APIKeyList struct {
+	Header string   `yaml:"header"` // default X-API-Key
+	Keys   []APIKey `yaml:"keys"`
+}
+
+// APIKey is one named key, stored hashed.
+type APIKey struct {
+	Name   string `yaml:"name"`
+	SHA256 string `yaml:"sha256"`
+}
+
+// RateLimit is a token bucket per client: Rate requests per second, bursts up to Burst.
+type RateLimit struct {
+	Rate  float64 `yaml:"rate"` // 0: no limit
+	Burst int     `yaml:"burst"`
+}
+
+// Limits bound requests per client and in flight.
+type Limits struct {
+	// RateLimit applies per client to requests without a route limit of their own.
+	RateLimit RateLimit `yaml:"rate_limit"`
+	// XFFDepth: behind trusted proxies, the client is the address this many hops from the right
+	// of X-Forwarded-For (1: the address the nearest proxy saw); default 1.
+	XFFDepth int `yaml:"xff_depth"`
+	// MaxConcurrent bounds requests in flight per route without a limit of its own (0: none).
+	MaxConcurrent int `yaml:"max_concurrent"`
+}
+
+// Observability configures metrics and the admin listener.
+type Observability struct {
+	// Metrics serves Prometheus metrics at MetricsPath on the main listener; default true.
+	Metrics     bool   `yaml:"metrics"`
+	MetricsPath string `yaml:"metrics_path"` // default /metrics
+	// AdminAddress, when set, is a second listener (loopback by convention) serving the metrics
+	// and, with Pprof, /debug/pprof.
+	AdminAddress string `yaml:"admin_address"`
+	Pprof        bool   `yaml:"pprof"`
 }
 
 // Log configures slog.
@@ -281,8 +399,14 @@ type Route struct {
 	MaxTimeout Duration `yaml:"max_timeout"`
 	// BodyLimit overrides server.body_limit for this route (0: inherit).
 	BodyLimit Size `yaml:"body_limit"`
-	// StripPrefix is removed from the path before forwarding (http and web routes only).
+	// StripPrefix is removed from the path before forwarding (http, web and event routes).
 	StripPrefix string `yaml:"strip_prefix"`
+	// Auth names the auth policy for this route ("" : auth.default; "none": no auth).
+	Auth string `yaml:"auth"`
+	// RateLimit per client for this route (rate 0: limits.rate_limit).
+	RateLimit RateLimit `yaml:"rate_limit"`
+	// MaxConcurrent bounds this route's requests in flight (0: limits.max_concurrent).
+	MaxConcurrent int `yaml:"max_concurrent"`
 }
 
 // Duration is a time.Duration read from a Go duration string.

@@ -105,6 +105,46 @@ func (c Config) Validate() error {
 	if p := c.OpenAPI.Path; c.OpenAPI.Enabled && (!strings.HasPrefix(p, "/") || !strings.HasSuffix(p, ".json") || strings.ContainsAny(p, "{}* ")) {
 		v.bad("openapi.path", p, "must be an absolute path ending in .json")
 	}
+	v.nonNegative("server.drain_delay", s.DrainDelay)
+	if t := s.TLS; t.Enabled() && (t.CertFile == "" || t.KeyFile == "") {
+		v.bad("server.tls", t.CertFile+" "+t.KeyFile, "cert_file and key_file go together")
+	}
+	for i, o := range c.CORS.AllowedOrigins {
+		if o == "*" && c.CORS.AllowCredentials {
+			v.bad("cors.allowed_origins["+strconv.Itoa(i)+"]", o, `"*" cannot be combined with allow_credentials`)
+		}
+	}
+	if d := c.Auth.Default; d != "" && d != "none" {
+		if _, ok := c.Auth.Policies[d]; !ok {
+			v.bad("auth.default", d, "no such policy in auth.policies")
+		}
+	}
+	for name, p := range c.Auth.Policies {
+		if p.JWT == nil && p.APIKeys == nil {
+			v.bad("auth.policies."+name, "", "needs jwt or api_keys")
+		}
+	}
+	for i, rt := range c.Routes {
+		if rt.Auth != "" && rt.Auth != "none" {
+			if _, ok := c.Auth.Policies[rt.Auth]; !ok {
+				v.bad("routes["+strconv.Itoa(i)+"].auth", rt.Auth, "no such policy in auth.policies")
+			}
+		}
+		if rt.RateLimit.Rate < 0 || rt.RateLimit.Burst < 0 || rt.MaxConcurrent < 0 {
+			v.bad("routes["+strconv.Itoa(i)+"].rate_limit", fmt.Sprint(rt.RateLimit.Rate), "limits must not be negative")
+		}
+	}
+	if l := c.Limits; l.RateLimit.Rate < 0 || l.RateLimit.Burst < 0 || l.MaxConcurrent < 0 || l.XFFDepth < 1 {
+		v.bad("limits", fmt.Sprint(l.RateLimit.Rate), "rates, bursts and max_concurrent must not be negative; xff_depth at least 1")
+	}
+	if p := c.Observe.MetricsPath; c.Observe.Metrics && !strings.HasPrefix(p, "/") {
+		v.bad("observability.metrics_path", p, "must start with /")
+	}
+	if a := c.Observe.AdminAddress; a != "" {
+		if err := checkHostPort(a, false); err != nil {
+			v.bad("observability.admin_address", a, err.Error())
+		}
+	}
 	v.positive("events.ack_timeout", c.Events.AckTimeout)
 	v.nonNegative("events.max_age", c.Events.MaxAge)
 	if c.Events.Stream == "" || strings.ContainsAny(c.Events.Stream, " .*>") {

@@ -49,6 +49,9 @@ type Route struct {
 	BodyLimit  int64
 	// StripPrefix is removed from the forwarded path (http and web handlers).
 	StripPrefix string
+	// Wrap, if set, is the route's own middleware (auth, rate limit, concurrency limit), run
+	// after routing and before the handler.
+	Wrap func(http.Handler) http.Handler
 }
 
 // Config is what New needs. Handlers maps handler names (rpc, api, http, web, event) to handlers.
@@ -61,6 +64,9 @@ type Config struct {
 	// Mounts are the gateway's own pages (dashboard, OpenAPI...), by path prefix ("/dashboard")
 	// or exact path ("/openapi.json"); they take precedence like the health endpoints.
 	Mounts map[string]http.Handler
+	// DefaultWrap, if set, is the middleware of requests routed by the registry table or the
+	// resolver (config routes have their own Route.Wrap).
+	DefaultWrap func(http.Handler) http.Handler
 	// Observer, if set, hears about every routed request (metrics).
 	Observer Observer
 	// Middleware runs inside the standard chain (request id, access log, recover), in order.
@@ -161,6 +167,9 @@ func New(cfg Config) (*Router, error) {
 		if rh, ok := h.(RouteHandler); ok {
 			h = rh.Route(rt.Timeout, rt.MaxTimeout, rt.BodyLimit)
 		}
+		if rt.Wrap != nil {
+			h = rt.Wrap(h)
+		}
 		handlers[i] = routeEndpoint(rt, h, cfg.Observer, rt.Path)
 	}
 	// Routes for any method first: chi's any-method registration overwrites every method of
@@ -178,6 +187,15 @@ func New(cfg Config) (*Router, error) {
 
 	res := cfg.Resolver
 	obs := cfg.Observer
+	defWrapped := def
+	if cfg.DefaultWrap != nil {
+		defWrapped = cfg.DefaultWrap(def)
+		wrapped := make(map[string]http.Handler, len(cfg.Handlers))
+		for k, h := range cfg.Handlers {
+			wrapped[k] = cfg.DefaultWrap(h)
+		}
+		cfg.Handlers = wrapped // the registry table's routes
+	}
 	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ep, err := res.Resolve(r)
 		if err != nil {
@@ -185,7 +203,7 @@ func New(cfg Config) (*Router, error) {
 			return
 		}
 		routed(r, obs, "resolver", cfg.DefaultHandler, ep.Service)
-		def.ServeHTTP(w, r.WithContext(resolver.WithEndpoint(r.Context(), &ep)))
+		defWrapped.ServeHTTP(w, r.WithContext(resolver.WithEndpoint(r.Context(), &ep)))
 	})
 	static := make(map[string]bool, len(seen))
 	for k := range seen {
