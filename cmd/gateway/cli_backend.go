@@ -22,8 +22,6 @@ import (
 // registry followed by a cache, a selector over its snapshot, pooled connections, and
 // descriptors from reflection (or the configured .proto files and protosets).
 type backend struct {
-	cfg    config.Config
-	reg    registry.Registry
 	cache  *cache.Cache
 	sel    *selector.Selector
 	pool   *connpool.Pool
@@ -57,7 +55,7 @@ func openBackend(ctx context.Context, cfg config.Config, log *slog.Logger) (b *b
 	if err != nil {
 		return nil, err
 	}
-	b = &backend{cfg: cfg, reg: reg, release: release, stopCache: func() {}}
+	b = &backend{release: release, stopCache: func() {}}
 	defer func() {
 		if err != nil {
 			b.close()
@@ -105,7 +103,7 @@ func (b *backend) close() {
 func (b *backend) service(name string) (*registry.Service, error) {
 	svc, ok := b.cache.Lookup(name)
 	if !ok {
-		return nil, fmt.Errorf("service %q: %w", name, registry.ErrNotFound)
+		return nil, fmt.Errorf("%q: %w", name, registry.ErrNotFound) // as the selector says it
 	}
 	return svc, nil
 }

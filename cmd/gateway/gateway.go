@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +20,7 @@ import (
 	brokernats "github.com/edgeapi/gateway/broker/nats"
 	"github.com/edgeapi/gateway/config"
 	"github.com/edgeapi/gateway/connpool"
+	"github.com/edgeapi/gateway/dashboard"
 	"github.com/edgeapi/gateway/descriptor"
 	"github.com/edgeapi/gateway/handler/api"
 	"github.com/edgeapi/gateway/handler/event"
@@ -25,6 +28,7 @@ import (
 	"github.com/edgeapi/gateway/handler/rpc"
 	"github.com/edgeapi/gateway/handler/web"
 	"github.com/edgeapi/gateway/natsserver"
+	"github.com/edgeapi/gateway/openapi"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/registry/cache"
 	"github.com/edgeapi/gateway/registry/open"
@@ -115,12 +119,18 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *ga
 			Timeout: r.Timeout.D(), MaxTimeout: r.MaxTimeout.D(), BodyLimit: int64(r.BodyLimit), StripPrefix: r.StripPrefix,
 		})
 	}
+	mounts, middleware, err := g.tools(cfg, res, descs)
+	if err != nil {
+		return nil, err
+	}
 	g.handler, err = router.New(router.Config{
 		Log:            log,
 		Resolver:       res,
 		Handlers:       handlers,
 		DefaultHandler: cfg.Handler,
 		Routes:         routes,
+		Mounts:         mounts,
+		Middleware:     middleware,
 		Ready:          g.ready,
 	})
 	if err != nil {
@@ -129,6 +139,55 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *ga
 	// Registered after the router exists: the first snapshot builds the registry routes too.
 	g.cache.OnChange(g.onRegistryChange(descs))
 	return g, nil
+}
+
+// tools builds the gateway's own pages: the live OpenAPI documents and the dashboard, with the
+// middleware that records recent errors for it.
+func (g *gateway) tools(cfg config.Config, res resolver.Resolver, descs *descriptor.Cache) (map[string]http.Handler, []func(http.Handler) http.Handler, error) {
+	mounts := map[string]http.Handler{}
+	var middleware []func(http.Handler) http.Handler
+	var routes []openapi.Route
+	eventsPath := ""
+	if cfg.Handler == "event" {
+		eventsPath = "/"
+	}
+	for _, r := range cfg.Routes {
+		routes = append(routes, openapi.Route{Method: r.Method, Path: r.Path, Handler: r.Handler, Service: r.Service, Endpoint: r.Endpoint})
+		if r.Handler == "event" && eventsPath == "" {
+			static, _, _ := strings.Cut(strings.SplitN(r.Path, "{", 2)[0], "*")
+			if eventsPath = strings.TrimSuffix(static, "/"); eventsPath == "" {
+				eventsPath = "/"
+			}
+		}
+	}
+	openapiPath := ""
+	if cfg.OpenAPI.Enabled {
+		gen, err := openapi.New(g.cache, descs, openapi.Config{
+			Path: cfg.OpenAPI.Path, Resolver: res, DefaultHandler: cfg.Handler, Routes: routes,
+			UseProtoNames: cfg.RPC.UseProtoNames, Log: g.log,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		maps.Copy(mounts, gen.Mounts())
+		openapiPath = cfg.OpenAPI.Path
+	}
+	if cfg.Dashboard.Enabled {
+		var rec *dashboard.Recorder
+		if cfg.Dashboard.RecentErrors > 0 {
+			rec = dashboard.NewRecorder(cfg.Dashboard.RecentErrors)
+			middleware = append(middleware, rec.Middleware)
+		}
+		dash, err := dashboard.New(g.cache, g.sel, descs, dashboard.Config{
+			Prefix: cfg.Dashboard.Prefix, Resolver: res, DefaultHandler: cfg.Handler, Routes: routes,
+			UseProtoNames: cfg.RPC.UseProtoNames, EventsPath: eventsPath, OpenAPIPath: openapiPath, Errors: rec, Log: g.log,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		mounts[dash.Prefix()] = dash
+	}
+	return mounts, middleware, nil
 }
 
 // descriptorCache compiles the configured .proto files and protosets once, at start-up, and

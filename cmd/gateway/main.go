@@ -2,7 +2,15 @@
 // configured by config.yaml. It builds every dependency (registry, selector, connection pool,
 // descriptors, handlers, router) and wires them; no package below keeps a mutable default.
 //
-// Exit codes: 0 after a clean shutdown, 1 when the gateway failed, 2 for a usage error.
+// The same binary is the command-line client, reading the same configuration:
+//
+//	gateway call go.micro.api.orderservice OrderSrv.GetOrder '{"id":1}'
+//	gateway services
+//	gateway describe go.micro.api.orderservice
+//	gateway publish user '{"name":"john"}'
+//	gateway health go.micro.api.orderservice
+//
+// Exit codes: 0 success (for serve: a clean shutdown), 1 the operation failed, 2 a usage error.
 package main
 
 import (
@@ -19,28 +27,53 @@ import (
 	"github.com/edgeapi/gateway/config"
 )
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
-}
-
-const usage = `Usage: gateway [command] [flags]
+const usage = `Usage: gateway [command] [flags] [arguments]
 
 Commands:
-  serve     run the gateway (default)
-  help      show this help
+  serve       run the gateway (default)
+  call        call a service's endpoint with a JSON request
+  services    list the services in the registry
+  describe    show a service's methods and message schemas
+  publish     publish an event to the broker
+  health      check a service's nodes, the registry, or a running gateway
+  help        show this help, or a command's: gateway help <command>
 
-Run 'gateway serve -h' for the serve flags.
+Run 'gateway <command> -h' for a command's flags.
+Exit status: 0 success, 1 the operation failed, 2 usage error.
 `
 
-func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	switch cmd {
 	case "serve":
 		return serveCmd(args, getenv, stderr)
+	case "call":
+		return c.call(args)
+	case "services":
+		return c.services(args)
+	case "describe":
+		return c.describe(args)
+	case "publish":
+		return c.publish(args)
+	case "health":
+		return c.health(args)
 	case "help":
+		if len(args) == 1 && args[0] != "help" && args[0] != "serve" {
+			return run([]string{args[0], "-help"}, getenv, stdin, stdout, stderr)
+		}
+		if len(args) == 1 && args[0] == "serve" {
+			fmt.Fprintln(stdout, "Usage: gateway serve [flags]")
+			config.Usage(stdout)
+			return 0
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}

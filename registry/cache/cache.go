@@ -7,8 +7,9 @@
 //   - Run lists, then follows the registry's watch; when the watch ends or fails it lists again,
 //     backing off between failures. While the registry is unreachable the last good snapshot keeps
 //     serving and Stale reports it (logged once per outage, not per retry).
-//   - Listeners registered with OnChange run on Run's goroutine after each swap, in registration
-//     order, with the new snapshot; they must not block for long.
+//   - Listeners registered with OnChange run on Run's goroutine just before each swap, in
+//     registration order, with the new snapshot; they must not block for long. So when Snapshot
+//     or WaitSynced shows a version, every listener has already handled it.
 package cache
 
 import (
@@ -236,14 +237,16 @@ func apply(services map[string]*registry.Service, ev registry.Event) bool {
 func (c *Cache) publish(services map[string]*registry.Service) {
 	prev := c.snap.Load()
 	s := &Snapshot{Version: prev.Version + 1, Services: services}
-	c.snap.Store(s)
-	c.once.Do(func() { close(c.synced) })
 	c.mu.Lock()
 	ls := slices.Clone(c.listeners)
 	c.mu.Unlock()
+	// Listeners first: whoever sees the new snapshot (or WaitSynced returning) may rely on what
+	// the listeners derive from it (the selector's table, the routes) being in place already.
 	for _, fn := range ls {
 		fn(s)
 	}
+	c.snap.Store(s)
+	c.once.Do(func() { close(c.synced) })
 }
 
 func (c *Cache) markStale(err error) {
