@@ -31,7 +31,7 @@ func BenchmarkRPCUnary(b *testing.B) {
 			req := httptest.NewRequest(http.MethodPost, "/echoservice/Echo/Unary", strings.NewReader(benchBody))
 			req.Header.Set("Content-Type", "application/json")
 			rec := httptest.NewRecorder()
-			g.gw.handler.ServeHTTP(rec, req)
+			g.gw.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {
 				b.Fatalf("%d %s", rec.Code, rec.Body)
 			}

@@ -267,7 +267,7 @@ func TestDashboardAPI(t *testing.T) {
 		t.Fatal("no error recorded")
 	}
 	e := errs.Errors[0]
-	if e.RequestID != "dash-test-1" || e.Status != 404 || e.Path != "/orderservice/OrderSrv/GetOrder" || e.ID != ordersrv.Name || e.GRPCCode != "NOT_FOUND" || !strings.Contains(e.Detail, "99") {
+	if e.RequestID != "dash-test-1" || e.Status != 404 || e.Path != "/orderservice/OrderSrv/GetOrder" || e.ID != ordersrv.Name || e.GRPCCode != "NotFound" || !strings.Contains(e.Detail, "99") {
 		t.Errorf("recorded error %+v", e)
 	}
 }
@@ -305,6 +305,9 @@ func TestDashboardOpenAPI(t *testing.T) {
 		if field(m, "paths", p, "post") == nil {
 			t.Errorf("no POST %s", p)
 		}
+	}
+	if field(m, "paths", "/orderservice/Health/Check") != nil {
+		t.Error("the health service every node carries is described as part of the API")
 	}
 	if field(m, "paths", "/clock/Clock/Tick", "post", "responses", "200", "content", "application/x-ndjson") == nil {
 		t.Error("Tick is not described as NDJSON")
@@ -422,10 +425,14 @@ func TestDashboardBrowser(t *testing.T) {
 	)
 
 	// Call OrderSrv.GetOrder from the form.
-	var template, status, body string
+	var template, status, body, fields string
+	var methods int
 	run("call OrderSrv.GetOrder",
 		chromedp.Click(serviceItem(ordersrv.Name)+" button"),
 		chromedp.WaitVisible(`details[data-test="method"][data-name="OrderSrv.GetOrder"]`),
+		chromedp.Click(`details[data-name="OrderSrv.GetOrder"] > summary`),
+		chromedp.Text(`details[data-name="OrderSrv.GetOrder"] .body`, &fields),
+		chromedp.Evaluate(`document.querySelectorAll('details[data-test="method"]').length`, &methods),
 		pickEndpoint("OrderSrv.GetOrder"),
 		chromedp.Value(`#request`, &template),
 		chromedp.SetValue(`#request`, `{"id":1}`),
@@ -434,6 +441,14 @@ func TestDashboardBrowser(t *testing.T) {
 		chromedp.Text(`#call-status`, &status),
 		chromedp.Text(`#call-body`, &body),
 	)
+	for _, want := range []string{"Request order.OrderRequest", "id: string|integer (int64)", "Response order.OrderResponse", "username: string"} {
+		if !strings.Contains(fields, want) {
+			t.Errorf("GetOrder's schemas lack %q:\n%s", want, fields)
+		}
+	}
+	if methods != 2 {
+		t.Errorf("%d endpoints listed for the order service, want GetOrder and ListOrders (not the health service)", methods)
+	}
 	if !strings.Contains(template, `"id": 0`) {
 		t.Errorf("request template %q, want the id field", template)
 	}

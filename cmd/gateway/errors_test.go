@@ -41,7 +41,7 @@ routes:
 			detail: []string{"Echo.Nope", "Echo.Chat, Echo.Count, Echo.Fail, Echo.SetHeaders, Echo.Slow, Echo.Sum, Echo.Unary"}},
 		{name: "unknown gRPC service", path: "/echoservice/Other/Unary", body: `{}`, code: 404, id: echoService, detail: []string{"Other.Unary", "Echo.Unary"}},
 		{name: "path names no service", path: "/bad..name/x", body: `{}`, code: 404, id: "gateway"},
-		{name: "percent-encoded path", path: "/echo%2Fservice/Echo/Unary", body: `{}`, code: 404, id: "gateway"},
+		{name: "percent-encoded path", path: "/echo%2Fservice/Echo/Unary", body: `{}`, code: 400, id: "gateway"},
 		{name: "JSON syntax", path: "/echoservice/Echo/Unary", body: `{"name":`, code: 400, id: echoService, detail: []string{"invalid JSON body"}},
 		{name: "not an object", path: "/echoservice/Echo/Unary", body: `[1]`, code: 400, id: echoService},
 		{name: "wrong type", path: "/echoservice/Echo/Unary", body: `{"count":"many"}`, code: 400, id: echoService, detail: []string{`field "count"`, "int32"}},

@@ -2,17 +2,24 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgeapi/gateway/broker"
+	"github.com/edgeapi/gateway/metrics"
 
 	"github.com/nats-io/nats.go"
 	"github.com/sony/gobreaker/v2"
@@ -45,10 +52,29 @@ type gateway struct {
 	cache    *cache.Cache
 	pool     *connpool.Pool
 	sel      *selector.Selector
-	web      *web.Handler
-	handler  *router.Router
+	caller   *rpc.Caller
+	descs    *descriptor.Cache
+	metrics  *metrics.Metrics
+	pub      broker.Publisher // nil when no route publishes events
+	web      *web.Handler     // the current routing's web handler
+	handler  *router.Router   // the current routing's router
+	routing  atomic.Pointer[routing]
 	closers  []func() // run in reverse order when the gateway stops
 	draining atomic.Bool
+
+	// reloadMu serialises reloads; webs are every web handler ever built, so shutdown closes
+	// the WebSocket sessions of routings a reload replaced too.
+	reloadMu sync.Mutex
+	webs     []*web.Handler
+}
+
+// routing is everything a config reload rebuilds: handlers, protection, router. It is swapped
+// atomically; requests in flight finish on the routing they started with.
+type routing struct {
+	cfg    config.Config
+	router *router.Router
+	root   http.Handler // router behind the edge guards
+	web    *web.Handler
 }
 
 // usesHandler reports whether any route, or the default, uses the named handler.
@@ -98,46 +124,34 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *ga
 	}
 	g.pool = connpool.New(connpool.Config{DialTimeout: cfg.RPC.DialTimeout.D()})
 	g.closers = append(g.closers, g.pool.Close)
-	caller := &rpc.Caller{Selector: g.sel, Pool: g.pool}
-
-	descs, err := descriptorCache(ctx, cfg, caller)
+	g.caller = &rpc.Caller{Selector: g.sel, Pool: g.pool}
+	g.descs, err = descriptorCache(ctx, cfg, g.caller)
 	if err != nil {
 		return nil, err
 	}
-	handlers, err := g.handlers(ctx, cfg, caller, descs)
-	if err != nil {
-		return nil, err
-	}
-	res, err := resolver.New(cfg.Resolver.Type, cfg.Resolver.NamespaceOrDefault())
-	if err != nil {
-		return nil, err
-	}
-	routes := make([]router.Route, 0, len(cfg.Routes))
-	for _, r := range cfg.Routes {
-		routes = append(routes, router.Route{
-			Path: r.Path, Method: r.Method, Handler: r.Handler, Service: r.Service, Endpoint: r.Endpoint,
-			Timeout: r.Timeout.D(), MaxTimeout: r.MaxTimeout.D(), BodyLimit: int64(r.BodyLimit), StripPrefix: r.StripPrefix,
-		})
-	}
-	mounts, middleware, err := g.tools(cfg, res, descs)
-	if err != nil {
-		return nil, err
-	}
-	g.handler, err = router.New(router.Config{
-		Log:            log,
-		Resolver:       res,
-		Handlers:       handlers,
-		DefaultHandler: cfg.Handler,
-		Routes:         routes,
-		Mounts:         mounts,
-		Middleware:     middleware,
-		Ready:          g.ready,
+	g.metrics = metrics.New(metrics.Sources{
+		Known: func(s string) bool { _, ok := g.sel.Lookup(s); return ok },
+		Breakers: func() []metrics.Breaker {
+			var out []metrics.Breaker
+			for _, st := range g.sel.States("") {
+				out = append(out, metrics.Breaker{Service: st.Service, Node: st.Node.ID, State: st.Breaker})
+			}
+			return out
+		},
+		Stale: func() (bool, time.Time) { stale, since, _ := g.cache.Stale(); return stale, since },
 	})
+	if usesHandler(cfg, "event") {
+		if g.pub, err = g.publisher(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	rt, err := g.buildRouting(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	g.install(rt)
 	// Registered after the router exists: the first snapshot builds the registry routes too.
-	g.cache.OnChange(g.onRegistryChange(descs))
+	g.cache.OnChange(g.onRegistryChange(g.descs))
 	return g, nil
 }
 
@@ -215,7 +229,7 @@ func descriptorCache(ctx context.Context, cfg config.Config, caller *rpc.Caller)
 
 // handlers builds the five handlers; the event handler (and its broker connection) only when a
 // route or the default uses it, so a gateway without events needs no NATS.
-func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.Caller, descs *descriptor.Cache) (map[string]http.Handler, error) {
+func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.Caller, descs *descriptor.Cache) (map[string]http.Handler, *web.Handler, error) {
 	rpcHandler, err := rpc.New(caller, descs, g.log, rpc.Config{
 		Timeout:        cfg.RPC.Timeout.D(),
 		MaxTimeout:     cfg.RPC.MaxTimeout.D(),
@@ -227,11 +241,11 @@ func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.C
 		WSReadLimit:    int64(cfg.Web.ReadLimit),
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	trusted, err := trust.Parse(cfg.Server.TrustedProxies)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	apiHandler := api.New(caller, descs, g.log, api.Config{
 		TrustedProxies: trusted,
@@ -245,17 +259,34 @@ func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.C
 		DialTimeout:    cfg.RPC.DialTimeout.D(),
 		Timeout:        cfg.RPC.Timeout.D(),
 	})
-	g.web = web.New(httpHandler, g.sel, g.log, web.Config{
+	webHandler := web.New(httpHandler, g.sel, g.log, web.Config{
 		AllowedOrigins: cfg.Web.AllowedOrigins,
 		ReadLimit:      int64(cfg.Web.ReadLimit),
 		IdleTimeout:    cfg.Web.IdleTimeout.D(),
 		DialTimeout:    cfg.RPC.DialTimeout.D(),
 		MaxConns:       int64(cfg.Web.MaxConns),
 	})
-	handlers := map[string]http.Handler{"rpc": rpcHandler, "api": apiHandler, "http": httpHandler, "web": g.web}
-	if !usesHandler(cfg, "event") {
-		return handlers, nil
+	handlers := map[string]http.Handler{"rpc": rpcHandler, "api": apiHandler, "http": httpHandler, "web": webHandler}
+	if g.pub != nil {
+		handlers["event"] = event.New(g.pub, g.log, event.Config{
+			Namespace:  eventPrefix(cfg),
+			Source:     cfg.Events.Source,
+			BodyLimit:  int64(cfg.Server.BodyLimit),
+			AckTimeout: cfg.Events.AckTimeout.D(),
+			Observe: func(err error) {
+				if err != nil {
+					g.metrics.EventFailed()
+				} else {
+					g.metrics.EventPublished()
+				}
+			},
+		})
 	}
+	return handlers, webHandler, nil
+}
+
+// publisher connects the event broker: JetStream on the configured (or embedded) NATS.
+func (g *gateway) publisher(ctx context.Context, cfg config.Config) (broker.Publisher, error) {
 	// No reconnect buffer: a publish while disconnected must fail now (503), not be stored
 	// later behind the back of a client that was told it failed.
 	nc, err := open.ConnectNATS(cfg, "gateway-events", nats.ReconnectBufSize(-1))
@@ -263,23 +294,92 @@ func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.C
 		return nil, err
 	}
 	g.closers = append(g.closers, nc.Close)
-	prefix := eventPrefix(cfg)
 	pub, err := brokernats.New(ctx, nc, brokernats.Config{
 		Stream:     cfg.Events.Stream,
-		Subjects:   []string{prefix + ".>"},
+		Subjects:   []string{eventPrefix(cfg) + ".>"},
 		MaxAge:     cfg.Events.MaxAge.D(),
 		AckTimeout: cfg.Events.AckTimeout.D(),
 	}, g.log)
 	if err != nil {
 		return nil, err
 	}
-	handlers["event"] = event.New(pub, g.log, event.Config{
-		Namespace:  prefix,
-		Source:     cfg.Events.Source,
-		BodyLimit:  int64(cfg.Server.BodyLimit),
-		AckTimeout: cfg.Events.AckTimeout.D(),
+	return pub, nil
+}
+
+// buildRouting builds the handlers, protection and router for cfg. It does no I/O beyond
+// reading files cfg names (keys, protos), so a reload can run it while traffic flows.
+func (g *gateway) buildRouting(ctx context.Context, cfg config.Config) (*routing, error) {
+	handlers, webHandler, err := g.handlers(ctx, cfg, g.caller, g.descs)
+	if err != nil {
+		return nil, err
+	}
+	res, err := resolver.New(cfg.Resolver.Type, cfg.Resolver.NamespaceOrDefault())
+	if err != nil {
+		return nil, err
+	}
+	trusted, err := trust.Parse(cfg.Server.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	prot, err := newProtection(cfg, trusted, g.log)
+	if err != nil {
+		return nil, err
+	}
+	routes := make([]router.Route, 0, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		wrap, err := prot.wrap(r.Auth, r.RateLimit, r.MaxConcurrent)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+		routes = append(routes, router.Route{
+			Path: r.Path, Method: r.Method, Handler: r.Handler, Service: r.Service, Endpoint: r.Endpoint,
+			Timeout: r.Timeout.D(), MaxTimeout: r.MaxTimeout.D(), BodyLimit: int64(r.BodyLimit), StripPrefix: r.StripPrefix,
+			Wrap: wrap,
+		})
+	}
+	defaultWrap, err := prot.wrap("", config.RateLimit{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	mounts, middleware, err := g.tools(cfg, res, g.descs)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Observe.Metrics {
+		mounts[cfg.Observe.MetricsPath] = g.metrics.Handler()
+	}
+	rtr, err := router.New(router.Config{
+		Log:            g.log,
+		Resolver:       res,
+		Handlers:       handlers,
+		DefaultHandler: cfg.Handler,
+		Routes:         routes,
+		Mounts:         mounts,
+		Middleware:     middleware,
+		DefaultWrap:    defaultWrap,
+		Observer:       g.metrics,
+		Ready:          g.ready,
 	})
-	return handlers, nil
+	if err != nil {
+		return nil, err
+	}
+	return &routing{cfg: cfg, router: rtr, root: prot.Edge(rtr), web: webHandler}, nil
+}
+
+// install makes rt the routing new requests use, with the registry routes of the current
+// snapshot already in place.
+func (g *gateway) install(rt *routing) {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	rt.router.UpdateRoutes(g.cache.Snapshot().Services)
+	g.webs = append(g.webs, rt.web)
+	g.web, g.handler = rt.web, rt.router
+	g.routing.Store(rt)
+}
+
+// ServeHTTP serves with the current routing.
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.routing.Load().root.ServeHTTP(w, r)
 }
 
 // eventPrefix is the subject prefix of events: the namespace, or "events" when the namespace is
@@ -305,7 +405,9 @@ func (g *gateway) onRegistryChange(descs *descriptor.Cache) func(*cache.Snapshot
 	prev := map[string]*registry.Service{}
 	return func(s *cache.Snapshot) {
 		g.sel.Update(s.Services)
-		g.handler.UpdateRoutes(s.Services) // conflicts are logged by the table
+		g.reloadMu.Lock()
+		g.routing.Load().router.UpdateRoutes(s.Services) // conflicts are logged by the table
+		g.reloadMu.Unlock()
 		live := map[string]bool{}
 		for _, svc := range s.Services {
 			for _, n := range svc.Nodes {
@@ -352,13 +454,64 @@ func (g *gateway) ready() (bool, string) {
 }
 
 // run serves until ctx is done, then drains in-flight requests within the shutdown timeout.
-func (g *gateway) run(ctx context.Context) error {
+// load, if not nil, reloads the configuration on SIGHUP.
+func (g *gateway) run(ctx context.Context, load func() (config.Config, error)) error {
 	ln, err := net.Listen("tcp", g.cfg.Server.Address)
 	if err != nil {
 		g.close()
 		return err
 	}
+	if load != nil {
+		defer g.reloadOnHUP(ctx, load)()
+	}
 	return g.serve(ctx, ln)
+}
+
+// tlsConfig is the listener's TLS: 1.2 or later, client certificates when a CA is configured.
+func tlsConfig(t config.TLS) (*tls.Config, error) {
+	if !t.Enabled() {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("server.tls: %w", err)
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("server.tls.client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("server.tls.client_ca_file %s: no certificate in it", t.ClientCAFile)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}
+
+// admin serves metrics and, when enabled, pprof on a listener of its own, so profiling is never
+// reachable through the public port.
+func (g *gateway) admin() (*http.Server, net.Listener, error) {
+	o := g.cfg.Observe
+	if o.AdminAddress == "" {
+		return nil, nil, nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle(o.MetricsPath, g.metrics.Handler())
+	if o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	ln, err := net.Listen("tcp", o.AdminAddress)
+	if err != nil {
+		return nil, nil, fmt.Errorf("observability.admin_address: %w", err)
+	}
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln, nil
 }
 
 func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
@@ -375,16 +528,34 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	}
 	cancel()
 
+	tlsCfg, err := tlsConfig(g.cfg.Server.TLS)
+	if err != nil {
+		return err
+	}
+	adminSrv, adminLn, err := g.admin()
+	if err != nil {
+		return err
+	}
+	if adminSrv != nil {
+		wg.Go(func() { _ = adminSrv.Serve(adminLn) })
+		defer adminSrv.Close()
+		g.log.Info("admin listener", "address", adminLn.Addr().String(), "pprof", g.cfg.Observe.Pprof)
+	}
+
 	srv := &http.Server{
-		Handler:           g.handler,
+		Handler:           g,
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: g.cfg.Server.ReadHeaderTimeout.D(),
 		IdleTimeout:       g.cfg.Server.IdleTimeout.D(),
 		MaxHeaderBytes:    int(g.cfg.Server.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	go func() { errc <- srv.Serve(ln) }()
-	g.log.Info("gateway listening", "address", ln.Addr().String(), "registry", g.cfg.Registry.Type,
+	g.log.Info("gateway listening", "address", ln.Addr().String(), "tls", tlsCfg != nil, "registry", g.cfg.Registry.Type,
 		"resolver", g.cfg.Resolver.Type, "namespace", g.cfg.Resolver.NamespaceOrDefault())
 
 	select {
@@ -393,13 +564,27 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	g.draining.Store(true)
+	if d := g.cfg.Server.DrainDelay.D(); d > 0 {
+		// Readiness already fails; keep serving while load balancers notice and stop sending.
+		g.log.Info("shutting down: readiness fails, still serving", "drain_delay", d)
+		select {
+		case <-time.After(d):
+		case err := <-errc:
+			return err
+		}
+	}
 	g.log.Info("shutting down: draining in-flight requests", "timeout", g.cfg.Server.ShutdownTimeout.D())
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Server.ShutdownTimeout.D())
 	defer cancel()
 	// Hijacked WebSocket connections are not tracked by http.Server: close them with 1001.
 	var drain sync.WaitGroup
-	drain.Go(func() { _ = g.web.Shutdown(sctx) })
-	err := srv.Shutdown(sctx)
+	g.reloadMu.Lock()
+	webs := slices.Clone(g.webs)
+	g.reloadMu.Unlock()
+	for _, wh := range webs {
+		drain.Go(func() { _ = wh.Shutdown(sctx) })
+	}
+	err = srv.Shutdown(sctx)
 	drain.Wait()
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return serr

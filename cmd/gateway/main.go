@@ -100,7 +100,8 @@ func serveCmd(args []string, getenv func(string) string, stderr io.Writer) int {
 		log.Error("gateway failed to start", "error", err)
 		return 1
 	}
-	if err := gw.run(ctx); err != nil {
+	reload := func() (config.Config, error) { return config.Load(args, getenv) }
+	if err := gw.run(ctx, reload); err != nil {
 		log.Error("gateway stopped with an error", "error", err)
 		return 1
 	}
