@@ -416,7 +416,9 @@ func TestDashboardBrowser(t *testing.T) {
 			return i;
 		})()`, name), nil)
 	}
-	waitJS := func(expr string) chromedp.Action { return chromedp.Poll(expr, nil, chromedp.WithPollingInterval(50*time.Millisecond)) }
+	waitJS := func(expr string) chromedp.Action {
+		return chromedp.Poll(expr, nil, chromedp.WithPollingInterval(50*time.Millisecond))
+	}
 
 	run("open the dashboard",
 		chromedp.Navigate(g.url+"/dashboard/"),

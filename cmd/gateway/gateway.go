@@ -194,7 +194,7 @@ func (g *gateway) tools(cfg config.Config, res resolver.Resolver, descs *descrip
 		}
 		dash, err := dashboard.New(g.cache, g.sel, descs, dashboard.Config{
 			Prefix: cfg.Dashboard.Prefix, Resolver: res, DefaultHandler: cfg.Handler, Routes: routes,
-			UseProtoNames: cfg.RPC.UseProtoNames, EventsPath: eventsPath, OpenAPIPath: openapiPath, Errors: rec, Log: g.log,
+			UseProtoNames: cfg.RPC.UseProtoNames, EventsPath: eventsPath, OpenAPIPath: openapiPath, Errors: rec,
 		})
 		if err != nil {
 			return nil, nil, err

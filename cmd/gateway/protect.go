@@ -32,7 +32,7 @@ func newProtection(cfg config.Config, trusted trust.Proxies, log *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	p.edge = append(p.edge, sec)
+	p.edge = append(p.edge, sec, stripIdentity)
 	if c := cfg.CORS; len(c.AllowedOrigins) > 0 {
 		mw, err := cors.New(cors.Config{
 			AllowedOrigins: c.AllowedOrigins, AllowedMethods: c.AllowedMethods, AllowedHeaders: c.AllowedHeaders,
@@ -129,4 +129,12 @@ func (p *protection) wrap(policy string, rl config.RateLimit, maxConcurrent int)
 		}
 		return h
 	}, nil
+}
+
+// stripIdentity removes identity headers clients could forge; only the auth middleware sets them.
+func stripIdentity(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.StripIdentity(r.Header)
+		next.ServeHTTP(w, r)
+	})
 }

@@ -19,6 +19,9 @@ import (
 // sources) keep their running values: the log names the ones that changed.
 func (g *gateway) reload(ctx context.Context, load func() (config.Config, error)) error {
 	next, err := load()
+	if err == nil {
+		err = next.Validate() // a loader that did not validate must not get past this
+	}
 	if err != nil {
 		g.log.Error("config reload rejected; the running config stays", "error", err)
 		return err

@@ -17,6 +17,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/edgeapi/gateway/transcode"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -77,6 +80,7 @@ type Handler struct {
 	headers callmeta.Headers
 	codec   codec
 	marshal protojson.MarshalOptions
+	plans   *plans
 }
 
 // New returns the rpc handler.
@@ -107,6 +111,7 @@ func New(caller *Caller, descs Descriptors, log *slog.Logger, cfg Config) (*Hand
 		headers: callmeta.NewHeaders(cfg.ForwardHeaders),
 		codec:   newCodec(),
 		marshal: protojson.MarshalOptions{UseProtoNames: cfg.UseProtoNames, EmitUnpopulated: !cfg.OmitZeroValues},
+		plans:   &plans{},
 	}, nil
 }
 
@@ -165,6 +170,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 		return h.serveStream(w, r, ep, set, m)
 	}
 
+	wantProto := acceptsProtobuf(r.Header.Get("Accept"))
+	if done, err := h.serveFast(ctx, w, r, ep, set, m, wantProto); done {
+		return err
+	}
 	req, err := h.request(r, ep, set, m)
 	if err != nil {
 		return err
@@ -173,7 +182,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 	var header, trailer metadata.MD
 	opts := []grpc.CallOption{grpc.Header(&header), grpc.Trailer(&trailer), grpc.ForceCodecV2(h.codec)}
 
-	wantProto := acceptsProtobuf(r.Header.Get("Accept"))
 	var resp any
 	var dyn *dynamicpb.Message
 	if wantProto {
@@ -202,6 +210,74 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 	_, _ = w.Write(out)
 	return nil
 }
+
+// serveFast transcodes JSON straight to protobuf wire bytes and back with the descriptors'
+// plans, never building a message. It takes requests whose message is the JSON body alone (no
+// query parameters, path variables or form fields); done is false when the slow path must run,
+// in which case nothing was read or written.
+func (h *Handler) serveFast(ctx context.Context, w http.ResponseWriter, r *http.Request, ep *resolver.Endpoint, set *descriptor.Set, m *descriptor.Method, wantProto bool) (done bool, err error) {
+	if r.URL.RawQuery != "" || len(ep.Vars) > 0 {
+		return false, nil
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "" && ct != "application/json" && ct != "application/x-www-form-urlencoded" {
+		return false, nil
+	}
+	in := h.plans.get(m.Input)
+	out := h.plans.get(m.Output)
+	if in == nil || (out == nil && !wantProto) {
+		return false, nil
+	}
+	body, err := readBody(r, h.cfg.BodyLimit)
+	if err != nil {
+		return true, err
+	}
+	if ct == "application/x-www-form-urlencoded" && !looksLikeJSON(body) {
+		// A real form: the slow path parses it. The body was read, so hand it back.
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return false, nil
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = emptyObject
+	}
+	reqBuf := getBuf()
+	defer putBuf(reqBuf)
+	wire, err := in.AppendWire(*reqBuf, body)
+	if err != nil {
+		// Unsupported types, and bad input too: the slow path decides, so a client gets the
+		// same answer, with the same wording, whichever path its request took.
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return false, nil
+	}
+	*reqBuf = wire
+
+	ctx = h.headers.OutgoingContext(ctx, r.Header)
+	var header, trailer metadata.MD
+	resp := rawFrame{}
+	if err := h.caller.Invoke(ctx, ep.Service, m.Path, &rawFrame{b: wire}, &resp,
+		grpc.Header(&header), grpc.Trailer(&trailer), grpc.ForceCodecV2(h.codec)); err != nil {
+		callmeta.WriteMetadata(w.Header(), header, trailer)
+		return true, h.callError(err, set)
+	}
+	callmeta.WriteMetadata(w.Header(), header, trailer)
+	if wantProto {
+		w.Header().Set("Content-Type", "application/protobuf")
+		_, _ = w.Write(resp.b)
+		return true, nil
+	}
+	outBuf := getBuf()
+	defer putBuf(outBuf)
+	js, err := out.AppendJSON(*outBuf, resp.b, transcode.Options{UseProtoNames: h.cfg.UseProtoNames, EmitUnpopulated: !h.cfg.OmitZeroValues})
+	if err != nil {
+		return true, apierror.New(http.StatusBadGateway, "the backend's %s answer does not decode: %v", m.Output.FullName(), err)
+	}
+	*outBuf = js
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(js)
+	return true, nil
+}
+
+var emptyObject = []byte("{}")
 
 // request builds the request message: body first, then query parameters and path variables.
 func (h *Handler) request(r *http.Request, ep *resolver.Endpoint, set *descriptor.Set, m *descriptor.Method) (any, error) {

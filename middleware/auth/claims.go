@@ -158,7 +158,12 @@ func printable(s string) bool {
 
 // stripReserved deletes the headers only this middleware may set, however they are spelled:
 // X-Jwt-* and X-Api-Key-Name, bare or behind Grpc-Metadata-.
-func stripReserved(h http.Header) {
+func stripReserved(h http.Header) { StripIdentity(h) }
+
+// StripIdentity removes the identity headers only this package may set (X-Jwt-*,
+// X-Api-Key-Name, bare or behind Grpc-Metadata-). The gateway runs it on every request, so a
+// route without auth cannot be used to forge an identity either.
+func StripIdentity(h http.Header) {
 	for k := range h {
 		name := strings.ToLower(k)
 		name = strings.TrimPrefix(name, "grpc-metadata-")
