@@ -20,6 +20,22 @@ CONSUL_BIN="$(./scripts/consul.sh)"
 export CONSUL_BIN
 "${CONSUL_BIN}" version | head -1
 
+echo "== chromium"
+# The dashboard's browser test drives Debian's headless Chromium (skipped without it, except
+# under CI, where it fails).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    log="$(mktemp)"
+    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >"${log}" 2>&1; then
+      cat "${log}"; rm -f "${log}"; exit 1
+    fi
+    rm -f "${log}"
+  else
+    echo "chromium is missing and this is not root: the browser test will be skipped"
+  fi
+fi
+{ command -v chromium >/dev/null 2>&1 && chromium --version 2>/dev/null | head -1; } || true
+
 echo "== gofmt"
 unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
 if [ -n "${unformatted}" ]; then
