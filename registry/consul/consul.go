@@ -67,12 +67,12 @@
 // than Config.OutageGrace (default 2s: a leader election, a blip) is ridden out with the channel
 // open. A longer one ends the watch: it logs that at Warn and closes the channel, as the
 // registry.Registry contract allows, so that the consumer learns of it. The consumer lists and
-// watches again; while Consul stays down that fails at once (Watch's synchronous listing), so
-// registry/cache marks its view stale (the gateway reports itself degraded) and keeps serving
-// it, retrying with its own backoff, and takes up the current state as soon as Consul answers.
-// A negative OutageGrace never ends the watch (the consumer then never hears of an outage).
-// The channel is closed when ctx is done or the watch gave up, after every goroutine of the
-// watch has returned.
+// watches again; while Consul stays down that fails (Watch's synchronous listing, bounded by
+// Config.Timeout), so registry/cache marks its view stale (the gateway reports itself degraded)
+// and keeps serving it, retrying with its own backoff; its first retry after Consul is back
+// takes up the current state. A negative OutageGrace never ends the watch (the consumer then
+// never hears of an outage). The channel is closed when ctx is done or the watch gave up, after
+// every goroutine of the watch has returned.
 package consul
 
 import (
