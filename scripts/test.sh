@@ -18,7 +18,7 @@ go mod download
 echo "== consul"
 CONSUL_BIN="$(./scripts/consul.sh)"
 export CONSUL_BIN
-"${CONSUL_BIN}" version | head -1
+"${CONSUL_BIN}" version | sed -n 1p   # sed reads everything: no SIGPIPE under pipefail
 
 echo "== chromium"
 # The dashboard's browser test drives Debian's headless Chromium (skipped without it, except
@@ -34,7 +34,7 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "chromium is missing and this is not root: the browser test will be skipped"
   fi
 fi
-{ command -v chromium >/dev/null 2>&1 && chromium --version 2>/dev/null | head -1; } || true
+{ command -v chromium >/dev/null 2>&1 && chromium --version 2>/dev/null | sed -n 1p; } || true
 
 echo "== gofmt"
 unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
