@@ -542,7 +542,17 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 		g.log.Info("admin listener", "address", adminLn.Addr().String(), "pprof", g.cfg.Observe.Pprof)
 	}
 
+	// Connections that were opened but never sent a request would hold Shutdown for its 5s
+	// grace; remember them so the drain can close them at once.
+	var fresh sync.Map // net.Conn -> struct{}
 	srv := &http.Server{
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				fresh.Store(c, struct{}{})
+			} else {
+				fresh.Delete(c)
+			}
+		},
 		Handler:           g,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: g.cfg.Server.ReadHeaderTimeout.D(),
@@ -584,7 +594,15 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	for _, wh := range webs {
 		drain.Go(func() { _ = wh.Shutdown(sctx) })
 	}
-	err = srv.Shutdown(sctx)
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- srv.Shutdown(sctx) }()
+	// Readiness failed and the drain delay is over: a connection still silent now will not
+	// bring a request worth waiting for.
+	fresh.Range(func(c, _ any) bool {
+		_ = c.(net.Conn).SetReadDeadline(time.Now())
+		return true
+	})
+	err = <-shutdown
 	drain.Wait()
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return serr
