@@ -2,8 +2,8 @@
 // reflection and health) registered as go.micro.api.orderservice in the registry the gateway's
 // config file describes. It answers each order joined with its user's account, which it asks
 // go.micro.api.userservices for, found through the same registry (registry:/// target, round
-// robin). With the default static registry it serves at the address config.yaml lists for it
-// (127.0.0.1:9092).
+// robin). By default that registry is the gateway's embedded NATS server; it listens on
+// 127.0.0.1:9092.
 //
 //	go run ./examples/order --config config.yaml --address 127.0.0.1:9092
 //	curl localhost:8080/orderservice/OrderSrv/GetOrder -d '{"id":1}'   # through the gateway
