@@ -343,6 +343,13 @@ type Breaker struct {
 	HalfOpenRequests uint32 `yaml:"half_open_requests"`
 	// Interval clears counts while closed; 0 (default) never clears.
 	Interval Duration `yaml:"interval"`
+	// FailureRatio (0-1), when set, also trips a node whose failures reach this share of at least
+	// MinRequests requests counted in the interval.
+	FailureRatio float64 `yaml:"failure_ratio"`
+	// MinRequests is the sample the ratio needs; default 20.
+	MinRequests uint32 `yaml:"min_requests"`
+	// Window makes the interval rolling, in buckets of this length (0: fixed interval).
+	Window Duration `yaml:"window"`
 }
 
 // RPC configures the rpc handler.

@@ -161,6 +161,12 @@ func (c Config) Validate() error {
 	}
 	v.positive("selector.breaker.open_timeout", b.OpenTimeout)
 	v.nonNegative("selector.breaker.interval", b.Interval)
+	if b.FailureRatio < 0 || b.FailureRatio > 1 {
+		v.bad("selector.breaker.failure_ratio", fmt.Sprint(b.FailureRatio), "must be between 0 and 1")
+	}
+	if b.Window > 0 && b.Interval <= 0 {
+		v.bad("selector.breaker.window", b.Window.String(), "needs selector.breaker.interval (the window's total length)")
+	}
 
 	r := c.RPC
 	v.positive("rpc.timeout", r.Timeout)

@@ -52,6 +52,15 @@ type BreakerConfig struct {
 	OpenTimeout         time.Duration // open -> half-open; default 10s
 	HalfOpenRequests    uint32        // trial requests while half-open; default 1
 	Interval            time.Duration // clears counts while closed; 0 never
+	// FailureRatio, when > 0, also trips the breaker once at least MinRequests requests were
+	// counted in the window and this share of them failed (e.g. 0.5). Catches a node that fails
+	// often without ever failing ConsecutiveFailures times in a row.
+	FailureRatio float64
+	// MinRequests is the smallest sample the ratio is judged on; default 20.
+	MinRequests uint32
+	// Window makes Interval a rolling window made of buckets of this length (gobreaker's
+	// BucketPeriod), so counts age out gradually instead of all at once; 0: fixed window.
+	Window time.Duration
 	// OnStateChange, if set, is told about every transition (for logs and metrics). It runs
 	// with the node's breaker locked, inside Select, Pick.Done or States: it must not call back
 	// into the Selector.
@@ -110,8 +119,22 @@ func New(cfg Config) (*Selector, error) {
 	if b.HalfOpenRequests == 0 {
 		b.HalfOpenRequests = 1
 	}
-	threshold := b.ConsecutiveFailures
-	s := &Selector{cfg: cfg, readyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold }}
+	if b.FailureRatio < 0 || b.FailureRatio > 1 {
+		return nil, fmt.Errorf("selector: failure ratio %v must be between 0 and 1", b.FailureRatio)
+	}
+	if b.MinRequests == 0 {
+		b.MinRequests = 20
+	}
+	if b.Window > 0 && b.Interval <= 0 {
+		return nil, errors.New("selector: a rolling window needs an interval (the window's total length)")
+	}
+	threshold, ratio, minReq := b.ConsecutiveFailures, b.FailureRatio, b.MinRequests
+	s := &Selector{cfg: cfg, readyToTrip: func(c gobreaker.Counts) bool {
+		if c.ConsecutiveFailures >= threshold {
+			return true
+		}
+		return ratio > 0 && c.Requests >= minReq && float64(c.TotalFailures) >= ratio*float64(c.Requests)
+	}}
 	s.table.Store(&table{services: map[string]*serviceState{}})
 	return s, nil
 }
@@ -173,6 +196,7 @@ func (s *Selector) newNode(service string, n registry.Node) *nodeState {
 		Name:         service + "/" + n.ID,
 		MaxRequests:  b.HalfOpenRequests,
 		Interval:     b.Interval,
+		BucketPeriod: b.Window,
 		Timeout:      b.OpenTimeout,
 		ReadyToTrip:  s.readyToTrip,
 		IsSuccessful: func(err error) bool { return !IsNodeFailure(err) },

@@ -751,3 +751,35 @@ func TestConcurrentSelectAndUpdate(t *testing.T) {
 		})
 	}
 }
+
+// TestBreakerFailureRatio: a node that fails every other request never reaches five failures in
+// a row, but the ratio trigger opens it once the sample is big enough; below the sample size it
+// stays closed.
+func TestBreakerFailureRatio(t *testing.T) {
+	ids := []string{"a", "b"}
+	cfg := selector.Config{Breaker: selector.BreakerConfig{FailureRatio: 0.5, MinRequests: 10, Interval: time.Minute, Window: 10 * time.Second}}
+	s := newSelector(t, cfg, service("foo", ids...))
+	for i := range 9 {
+		var err error
+		if i%2 == 0 {
+			err = errUnavailable
+		}
+		finish(t, s, "foo", "a", ids, err, 1)
+	}
+	if got := breaker(t, s, "foo", "a"); got != "closed" {
+		t.Fatalf("after 9 requests (5 failed) a is %s; the sample is below MinRequests", got)
+	}
+	finish(t, s, "foo", "a", ids, nil, 1) // 10 requests, 5 failures: 50%
+	if got := breaker(t, s, "foo", "a"); got != "open" {
+		t.Fatalf("after 10 requests with half failed a is %s, want open", got)
+	}
+	if got := breaker(t, s, "foo", "b"); got != "closed" {
+		t.Fatalf("b is %s", got)
+	}
+
+	for _, bad := range []selector.BreakerConfig{{FailureRatio: 1.5}, {FailureRatio: -0.1}, {Window: time.Second}} {
+		if _, err := selector.New(selector.Config{Breaker: bad}); err == nil {
+			t.Errorf("New accepted %+v", bad)
+		}
+	}
+}

@@ -114,6 +114,9 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *ga
 			OpenTimeout:         cfg.Selector.Breaker.OpenTimeout.D(),
 			HalfOpenRequests:    cfg.Selector.Breaker.HalfOpenRequests,
 			Interval:            cfg.Selector.Breaker.Interval.D(),
+			FailureRatio:        cfg.Selector.Breaker.FailureRatio,
+			MinRequests:         cfg.Selector.Breaker.MinRequests,
+			Window:              cfg.Selector.Breaker.Window.D(),
 			OnStateChange: func(service, node string, from, to gobreaker.State) {
 				log.Warn("circuit breaker changed state", "service", service, "node", node, "from", from.String(), "to", to.String())
 			},
