@@ -769,9 +769,10 @@ func TestBreakerFailureRatio(t *testing.T) {
 	if got := breaker(t, s, "foo", "a"); got != "closed" {
 		t.Fatalf("after 9 requests (5 failed) a is %s; the sample is below MinRequests", got)
 	}
-	finish(t, s, "foo", "a", ids, nil, 1) // 10 requests, 5 failures: 50%
+	// gobreaker judges on failures: the 10th request fails, 6 of 10 (and only 2 in a row).
+	finish(t, s, "foo", "a", ids, errUnavailable, 1)
 	if got := breaker(t, s, "foo", "a"); got != "open" {
-		t.Fatalf("after 10 requests with half failed a is %s, want open", got)
+		t.Fatalf("after 10 requests with 6 failed a is %s, want open", got)
 	}
 	if got := breaker(t, s, "foo", "b"); got != "closed" {
 		t.Fatalf("b is %s", got)
