@@ -161,7 +161,12 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request, ep *res
 		apierror.Write(w, ep.Service, apierror.New(http.StatusServiceUnavailable, "too many WebSocket connections"))
 		return
 	}
-	defer h.active.Add(-1)
+	released := false // set once a tracked session gave its slot back, before Shutdown's wait ends
+	defer func() {
+		if !released {
+			h.active.Add(-1)
+		}
+	}()
 
 	backend, resp, pick, err := h.dialBackend(r, ep)
 	if err != nil {
@@ -204,7 +209,12 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request, ep *res
 		_ = backend.Close()
 		return
 	}
-	defer h.untrack(s)
+	defer func() {
+		// The slot is given back before untrack ends Shutdown's wait, so Active() is 0 by then.
+		h.active.Add(-1)
+		released = true
+		h.untrack(s)
+	}()
 	s.run()
 }
 
