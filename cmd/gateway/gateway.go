@@ -84,9 +84,10 @@ func usesHandler(cfg config.Config, name string) bool {
 
 func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *gateway, err error) {
 	g = &gateway{cfg: cfg, log: log}
+	built := g // the error returns below set g to nil before this deferred cleanup runs
 	defer func() {
 		if err != nil {
-			g.close()
+			built.close()
 		}
 	}()
 	needNATS := cfg.Registry.Type == "nats" || usesHandler(cfg, "event")
