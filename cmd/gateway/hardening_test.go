@@ -952,6 +952,8 @@ func TestHardeningTLS(t *testing.T) {
 
 	t.Run("client certificates", func(t *testing.T) {
 		t.Parallel()
+		// Its own backend: the other subtests run in parallel, and their calls would count here.
+		srv := testsvc.Start(t, "tls-client-certs")
 		client := hardTLSClient(pki.pool, tls.VersionTLS12, 0, pki.client)
 		defer client.CloseIdleConnections()
 		g := hardStartTLS(t, gatewayYAML(fmt.Sprintf("server:\n  tls:\n    cert_file: %q\n    key_file: %q\n    client_ca_file: %q\n",
