@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/edgeapi/gateway/apierror"
 	"github.com/edgeapi/gateway/descriptor"
 	"github.com/edgeapi/gateway/handler/callmeta"
+	"github.com/edgeapi/gateway/handler/wsgate"
 	"github.com/edgeapi/gateway/resolver"
 )
 
@@ -205,31 +205,12 @@ func acceptsSSE(accept string) bool {
 	return false
 }
 
-func isWebSocketUpgrade(r *http.Request) bool {
-	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		return false
-	}
-	for _, v := range r.Header.Values("Connection") {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (h *Handler) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	return origin == "" || slices.Contains(h.cfg.AllowedOrigins, "*") || slices.Contains(h.cfg.AllowedOrigins, origin)
-}
-
 // serveWebSocketStream runs a client- or bidi-streaming call over a WebSocket.
 func (h *Handler) serveWebSocketStream(ctx context.Context, w http.ResponseWriter, r *http.Request, ep *resolver.Endpoint, set *descriptor.Set, m *descriptor.Method) error {
-	if !isWebSocketUpgrade(r) {
+	if !wsgate.IsUpgrade(r) {
 		return apierror.New(http.StatusBadRequest, "%s is a client-streaming method: open a WebSocket to this URL and send one JSON message per frame", ep.Method)
 	}
-	if !h.originAllowed(r) {
+	if !wsgate.OriginAllowed(r, h.cfg.AllowedOrigins, false) {
 		return apierror.New(http.StatusForbidden, "origin %q is not allowed", r.Header.Get("Origin"))
 	}
 	ctx, cancel := context.WithCancel(h.headers.OutgoingContext(ctx, r.Header))

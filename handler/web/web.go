@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/edgeapi/gateway/apierror"
 	httphandler "github.com/edgeapi/gateway/handler/http"
+	"github.com/edgeapi/gateway/handler/wsgate"
 	"github.com/edgeapi/gateway/resolver"
 	"github.com/edgeapi/gateway/selector"
 )
@@ -113,7 +113,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, proxy *httphandl
 		apierror.Write(w, apierror.GatewayID, errors.New("web handler reached without a resolved endpoint"))
 		return
 	}
-	if !isUpgrade(r) {
+	if !wsgate.IsUpgrade(r) {
 		if r.Header.Get("Upgrade") != "" {
 			apierror.Write(w, ep.Service, apierror.New(http.StatusBadRequest, "only Upgrade: websocket is supported"))
 			return
@@ -124,31 +124,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, proxy *httphandl
 	h.serveWebSocket(w, r, ep)
 }
 
-func isUpgrade(r *http.Request) bool {
-	return headerHasToken(r.Header, "Connection", "upgrade") && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
-}
-
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (h *Handler) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return !h.cfg.RequireOrigin
-	}
-	return slices.Contains(h.cfg.AllowedOrigins, "*") || slices.Contains(h.cfg.AllowedOrigins, origin)
-}
-
 func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request, ep *resolver.Endpoint) {
-	if !h.originAllowed(r) {
+	if !wsgate.OriginAllowed(r, h.cfg.AllowedOrigins, h.cfg.RequireOrigin) {
 		apierror.Write(w, ep.Service, apierror.New(http.StatusForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
 		return
 	}
