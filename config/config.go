@@ -57,6 +57,8 @@ type Config struct {
 	Limits    Limits        `yaml:"limits"`
 	Observe   Observability `yaml:"observability"`
 	OpenAPI   OpenAPI       `yaml:"openapi"`
+	Retry     Retry         `yaml:"retry"`
+	Upstream  Upstream      `yaml:"upstream"`
 	Routes    []Route       `yaml:"routes"`
 	// Handler is the handler for requests no route matches: rpc (default), api, http, web, event.
 	Handler string `yaml:"handler"`
@@ -350,6 +352,47 @@ type Breaker struct {
 	MinRequests uint32 `yaml:"min_requests"`
 	// Window makes the interval rolling, in buckets of this length (0: fixed interval).
 	Window Duration `yaml:"window"`
+	// MaxEjectionPercent bounds the share of a service's nodes that open breakers take out of
+	// rotation (at least one node, never all of a pool of two or more); past it every node takes
+	// traffic again. Default 50.
+	MaxEjectionPercent int `yaml:"max_ejection_percent"`
+}
+
+// Retry configures retries of failed backend attempts on another node. A request that never
+// reached a node (connect failure) always moves to another one, once; Attempts above 1 also
+// retries idempotent requests after a node failure (unavailable, reset, per-try timeout), never
+// once the answer has started.
+type Retry struct {
+	// Attempts is how many tries a request may make in all; 1 (default): retries off.
+	Attempts int `yaml:"attempts"`
+	// PerTryTimeout bounds each try; 0 (default): only the route's timeout.
+	PerTryTimeout Duration `yaml:"per_try_timeout"`
+	// BudgetPercent caps retries in flight at this share of a route's requests in flight;
+	// default 20.
+	BudgetPercent int `yaml:"budget_percent"`
+	// MinRetries is the budget's floor: this many retries may always run; default 3.
+	MinRetries int `yaml:"min_retries"`
+}
+
+// Upstream configures how the gateway connects to backends.
+type Upstream struct {
+	TLS UpstreamTLS `yaml:"tls"`
+}
+
+// UpstreamTLS configures TLS from the gateway to backends (gRPC, HTTP and WebSocket). A node
+// whose registry metadata has tls=true is always dialled with TLS; Enabled dials every node so.
+type UpstreamTLS struct {
+	// Enabled dials every backend with TLS.
+	Enabled bool `yaml:"enabled"`
+	// CAFile verifies backends' certificates (PEM); empty: the system's roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the gateway's client certificate, for backends that require one.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name verified in backends' certificates (default: the node's host).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any certificate: for tests only, never in production.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // RPC configures the rpc handler.
@@ -414,6 +457,9 @@ type Route struct {
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// MaxConcurrent bounds this route's requests in flight (0: limits.max_concurrent).
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// Retry overrides the global retry settings for this route (zero fields inherit); the
+	// route gets a retry budget of its own.
+	Retry Retry `yaml:"retry"`
 }
 
 // Duration is a time.Duration read from a Go duration string.

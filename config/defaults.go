@@ -43,6 +43,7 @@ func Default() Config {
 				ConsecutiveFailures: 5,
 				OpenTimeout:         Duration(10 * time.Second),
 				HalfOpenRequests:    1,
+				MaxEjectionPercent:  50,
 			},
 		},
 		RPC: RPC{
@@ -50,6 +51,7 @@ func Default() Config {
 			MaxTimeout:  Duration(60 * time.Second),
 			DialTimeout: Duration(3 * time.Second),
 		},
+		Retry:   Retry{Attempts: 1, BudgetPercent: 20, MinRetries: 3},
 		Handler: "rpc",
 	}
 }

@@ -164,6 +164,11 @@ func (c Config) Validate() error {
 	if b.FailureRatio < 0 || b.FailureRatio > 1 {
 		v.bad("selector.breaker.failure_ratio", fmt.Sprint(b.FailureRatio), "must be between 0 and 1")
 	}
+	if b.MaxEjectionPercent < 1 || b.MaxEjectionPercent > 100 {
+		v.bad("selector.breaker.max_ejection_percent", strconv.Itoa(b.MaxEjectionPercent), "must be between 1 and 100")
+	}
+	v.retry("retry", c.Retry, true)
+	v.upstreamTLS(c.Upstream.TLS)
 	if b.Window > 0 && b.Interval <= 0 {
 		v.bad("selector.breaker.window", b.Window.String(), "needs selector.breaker.interval (the window's total length)")
 	}
@@ -331,6 +336,7 @@ func (v *validator) routes(routes []Route, rpc RPC) {
 		}
 		v.nonNegative(key+".timeout", rt.Timeout)
 		v.nonNegative(key+".max_timeout", rt.MaxTimeout)
+		v.retry(key+".retry", rt.Retry, false)
 		if rt.BodyLimit < 0 {
 			v.bad(key+".body_limit", rt.BodyLimit.String(), "must not be negative")
 		}
@@ -442,4 +448,29 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// retry checks a retry block; a route's zero values inherit the global ones.
+func (v *validator) retry(key string, r Retry, global bool) {
+	least := 0
+	if global {
+		least = 1
+	}
+	if r.Attempts < least || r.Attempts > 10 {
+		v.bad(key+".attempts", strconv.Itoa(r.Attempts), fmt.Sprintf("must be between %d and 10", least))
+	}
+	v.nonNegative(key+".per_try_timeout", r.PerTryTimeout)
+	if r.BudgetPercent < 0 || r.BudgetPercent > 100 || (global && r.BudgetPercent == 0) {
+		v.bad(key+".budget_percent", strconv.Itoa(r.BudgetPercent), fmt.Sprintf("must be between %d and 100", least))
+	}
+	if r.MinRetries < 0 || (global && r.MinRetries == 0) {
+		v.bad(key+".min_retries", strconv.Itoa(r.MinRetries), fmt.Sprintf("must be at least %d", least))
+	}
+}
+
+// upstreamTLS checks the backend TLS files come in the right combinations.
+func (v *validator) upstreamTLS(t UpstreamTLS) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		v.bad("upstream.tls.cert_file", t.CertFile, "cert_file and key_file go together")
+	}
 }

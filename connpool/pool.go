@@ -1,19 +1,25 @@
 // Package connpool keeps one *grpc.ClientConn per backend node address, shared by every request
 // to that node, and closes a node's connection when the node leaves the registry.
 //
-// Contract: Get never blocks on the network (grpc.NewClient connects lazily); Retain retires
+// Contract: a node is dialled with TLS (Config.TLS, TLS 1.2 or later) when Config.TLSAll is set
+// or its metadata says tls=true, in plaintext otherwise; the two never share a connection. Get
+// never blocks on the network (grpc.NewClient connects lazily); Retain retires
 // every connection whose address is not in the live set (closed after a drain delay, so calls in
 // flight finish); after Close, which closes everything at once, Get fails with ErrClosed.
 package connpool
 
 import (
+	"crypto/tls"
 	"errors"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/edgeapi/gateway/registry"
 )
 
 // ErrClosed is returned by Get after Close.
@@ -30,14 +36,27 @@ type Config struct {
 	// DrainDelay is how long the connection of a node that left the registry stays open for
 	// the calls still running on it; default 60s. Closing at once would cancel them.
 	DrainDelay time.Duration
+	// TLS is the client TLS configuration for backends that get TLS; nil: system roots.
+	TLS *tls.Config
+	// TLSAll dials every backend with TLS, not only nodes whose metadata says tls=true.
+	TLSAll bool
+}
+
+// key tells a node's plaintext and TLS connections apart: a node that turns TLS on must not be
+// handed its old plaintext connection.
+type key struct {
+	addr string
+	tls  bool
 }
 
 // Pool is safe for concurrent use.
 type Pool struct {
-	opts     []grpc.DialOption
+	opts     []grpc.DialOption // without transport credentials
+	tls      credentials.TransportCredentials
+	tlsAll   bool
 	drain    time.Duration
 	mu       sync.RWMutex
-	conns    map[string]*grpc.ClientConn
+	conns    map[key]*grpc.ClientConn
 	draining map[*grpc.ClientConn]*time.Timer
 	closed   bool
 }
@@ -53,8 +72,11 @@ func New(cfg Config) *Pool {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 16 << 20
 	}
+	tc := cfg.TLS
+	if tc == nil {
+		tc = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			MinConnectTimeout: cfg.DialTimeout,
 			// A refused node is retried soon but not hammered; the breaker keeps traffic away
@@ -65,14 +87,16 @@ func New(cfg Config) *Pool {
 	}
 	return &Pool{
 		opts: append(opts, cfg.Options...), drain: cfg.DrainDelay,
-		conns: map[string]*grpc.ClientConn{}, draining: map[*grpc.ClientConn]*time.Timer{},
+		tls: credentials.NewTLS(tc), tlsAll: cfg.TLSAll,
+		conns: map[key]*grpc.ClientConn{}, draining: map[*grpc.ClientConn]*time.Timer{},
 	}
 }
 
-// Get returns the shared connection to addr ("host:port"), creating it on first use.
-func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
+// Get returns the shared connection to node n, creating it on first use.
+func (p *Pool) Get(n registry.Node) (*grpc.ClientConn, error) {
+	k := key{addr: n.Address, tls: p.tlsAll || n.TLS()}
 	p.mu.RLock()
-	cc, ok := p.conns[addr]
+	cc, ok := p.conns[k]
 	closed := p.closed
 	p.mu.RUnlock()
 	if ok {
@@ -86,15 +110,20 @@ func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
 	if p.closed {
 		return nil, ErrClosed
 	}
-	if cc, ok := p.conns[addr]; ok {
+	if cc, ok := p.conns[k]; ok {
 		return cc, nil
 	}
+	creds := insecure.NewCredentials()
+	if k.tls {
+		creds = p.tls
+	}
 	// passthrough: the address comes from the registry as host:port; the dialer resolves it.
-	cc, err := grpc.NewClient("passthrough:///"+addr, p.opts...)
+	// The authority is that address, so TLS verifies the node's host unless a server name is set.
+	cc, err := grpc.NewClient("passthrough:///"+k.addr, append(p.opts, grpc.WithTransportCredentials(creds))...)
 	if err != nil {
 		return nil, err
 	}
-	p.conns[addr] = cc
+	p.conns[k] = cc
 	return cc, nil
 }
 
@@ -103,11 +132,11 @@ func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
 func (p *Pool) Retain(live map[string]bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for addr, cc := range p.conns {
-		if live[addr] {
+	for k, cc := range p.conns {
+		if live[k.addr] {
 			continue
 		}
-		delete(p.conns, addr)
+		delete(p.conns, k)
 		p.draining[cc] = time.AfterFunc(p.drain, func() {
 			p.mu.Lock()
 			delete(p.draining, cc)
@@ -131,7 +160,7 @@ func (p *Pool) Close() {
 	for _, cc := range p.conns {
 		conns = append(conns, cc)
 	}
-	p.conns = map[string]*grpc.ClientConn{}
+	p.conns = map[key]*grpc.ClientConn{}
 	for cc, t := range p.draining {
 		if t.Stop() { // a timer that already fired closes its connection itself
 			conns = append(conns, cc)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeapi/gateway/registry"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/health"
@@ -30,11 +31,11 @@ func TestSharedConn(t *testing.T) {
 	p := New(Config{})
 	defer p.Close()
 	addr := serveHealth(t)
-	a, err := p.Get(addr)
+	a, err := p.Get(registry.Node{Address: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := p.Get(addr)
+	b, _ := p.Get(registry.Node{Address: addr})
 	if a != b || p.Len() != 1 {
 		t.Fatalf("Get made %d connections for one address", p.Len())
 	}
@@ -49,7 +50,7 @@ func TestRetainDrains(t *testing.T) {
 	p := New(Config{DrainDelay: 100 * time.Millisecond})
 	defer p.Close()
 	addr := serveHealth(t)
-	old, _ := p.Get(addr)
+	old, _ := p.Get(registry.Node{Address: addr})
 	p.Retain(map[string]bool{})
 	if p.Len() != 0 {
 		t.Fatal("a retired connection is still handed out")
@@ -65,7 +66,7 @@ func TestRetainDrains(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	fresh, _ := p.Get(addr)
+	fresh, _ := p.Get(registry.Node{Address: addr})
 	if fresh == old {
 		t.Fatal("Get returned the closed connection")
 	}
@@ -75,13 +76,13 @@ func TestRetainDrains(t *testing.T) {
 func TestCloseClosesDraining(t *testing.T) {
 	p := New(Config{DrainDelay: time.Hour})
 	addr := serveHealth(t)
-	cc, _ := p.Get(addr)
+	cc, _ := p.Get(registry.Node{Address: addr})
 	p.Retain(nil)
 	p.Close()
 	if cc.GetState() != connectivity.Shutdown {
 		t.Fatalf("draining connection left open after Close: %v", cc.GetState())
 	}
-	if _, err := p.Get(addr); err != ErrClosed {
+	if _, err := p.Get(registry.Node{Address: addr}); err != ErrClosed {
 		t.Fatalf("Get after Close = %v, want ErrClosed", err)
 	}
 	p.Close() // twice is fine

@@ -21,6 +21,7 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
 
@@ -174,4 +175,19 @@ func filesFrom(fds []protoreflect.FileDescriptor) (*protoregistry.Files, error) 
 		}
 	}
 	return files, nil
+}
+
+// Idempotent reports whether the method declares itself safe to call twice
+// (option idempotency_level = NO_SIDE_EFFECTS or IDEMPOTENT): only such calls are retried once
+// they may have reached a backend.
+func (m *Method) Idempotent() bool {
+	o, ok := m.Desc.Options().(*descriptorpb.MethodOptions)
+	if !ok || o == nil {
+		return false
+	}
+	switch o.GetIdempotencyLevel() {
+	case descriptorpb.MethodOptions_NO_SIDE_EFFECTS, descriptorpb.MethodOptions_IDEMPOTENT:
+		return true
+	}
+	return false
 }

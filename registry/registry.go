@@ -38,6 +38,10 @@ type Node struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
+// TLS reports whether the node says it serves TLS (metadata tls=true): the gateway then dials
+// it with TLS whatever upstream.tls.enabled says.
+func (n Node) TLS() bool { return n.Metadata["tls"] == "true" }
+
 // Endpoint is one method a service offers. Metadata keys the router understands: "handler"
 // (rpc, api, http, web, event), "method" (HTTP method), "path" (template with {vars}), "host".
 type Endpoint struct {

@@ -30,11 +30,17 @@ import (
 	"github.com/edgeapi/gateway/apierror"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/resolver"
+	"github.com/edgeapi/gateway/retry"
 )
 
 // RouteHandler is a handler that can take a route's own limits (the rpc handler does).
 type RouteHandler interface {
 	Route(timeout, maxTimeout time.Duration, bodyLimit int64) http.Handler
+}
+
+// RetryHandler is a handler that can follow a route's own retry policy (rpc, api, http, web).
+type RetryHandler interface {
+	WithRetry(p *retry.Policy) http.Handler
 }
 
 // Route is one config route.
@@ -49,6 +55,8 @@ type Route struct {
 	BodyLimit  int64
 	// StripPrefix is removed from the forwarded path (http and web handlers).
 	StripPrefix string
+	// Retry, if set, is the route's own retry policy (and budget); nil: the handler's default.
+	Retry *retry.Policy
 	// Wrap, if set, is the route's own middleware (auth, rate limit, concurrency limit), run
 	// after routing and before the handler.
 	Wrap func(http.Handler) http.Handler
@@ -166,6 +174,9 @@ func New(cfg Config) (*Router, error) {
 		}
 		if rh, ok := h.(RouteHandler); ok {
 			h = rh.Route(rt.Timeout, rt.MaxTimeout, rt.BodyLimit)
+		}
+		if rr, ok := h.(RetryHandler); ok && rt.Retry != nil {
+			h = rr.WithRetry(rt.Retry)
 		}
 		if rt.Wrap != nil {
 			h = rt.Wrap(h)

@@ -8,7 +8,13 @@
 //     the node's breaker: only transport failures count against a node (see IsNodeFailure);
 //     application errors (NotFound, InvalidArgument, ...) count as successes, and a request the
 //     client cancelled is not counted at all.
-//   - A node whose breaker is open is skipped; if every node is open Select returns ErrAllOpen.
+//   - A node whose breaker is open is ejected: skipped. Ejection is bounded: once more than
+//     MaxEjectionPercent of a service's nodes (at least one, never all of a pool of two or more)
+//     are open, the service is in panic and open nodes take traffic again alongside the others,
+//     so a fault that trips every breaker (a bad deploy, an overloaded pool) degrades into
+//     errors from the nodes instead of a total outage. Their breakers do not hear those
+//     outcomes; they half-open on their own clock. A single-node service whose node is open
+//     answers ErrAllOpen.
 //     An unknown service gives an error wrapping registry.ErrNotFound; a known service whose nodes
 //     are all excluded by the caller gives ErrNoNodes.
 //   - Breaker and in-flight state survive table rebuilds for nodes that stay, and go with the
@@ -58,6 +64,9 @@ type BreakerConfig struct {
 	FailureRatio float64
 	// MinRequests is the smallest sample the ratio is judged on; default 20.
 	MinRequests uint32
+	// MaxEjectionPercent bounds the share of a service's nodes that open breakers may take out
+	// of rotation (at least one node, at most all but one); default 50.
+	MaxEjectionPercent int
 	// Window makes Interval a rolling window made of buckets of this length (gobreaker's
 	// BucketPeriod), so counts age out gradually instead of all at once; 0: fixed window.
 	Window time.Duration
@@ -124,6 +133,12 @@ func New(cfg Config) (*Selector, error) {
 	}
 	if b.MinRequests == 0 {
 		b.MinRequests = 20
+	}
+	if b.MaxEjectionPercent < 0 || b.MaxEjectionPercent > 100 {
+		return nil, fmt.Errorf("selector: max ejection percent %d must be between 0 and 100", b.MaxEjectionPercent)
+	}
+	if b.MaxEjectionPercent == 0 {
+		b.MaxEjectionPercent = 50
 	}
 	if b.Window > 0 && b.Interval <= 0 {
 		return nil, errors.New("selector: a rolling window needs an interval (the window's total length)")
@@ -262,6 +277,10 @@ func (s *Selector) Select(service string, exclude ...string) (Pick, error) {
 		usable = true
 		done, err := ns.cb.Allow()
 		if err != nil {
+			if errors.Is(err, gobreaker.ErrOpenState) && n > 1 && st.panicking(s.cfg.Breaker.MaxEjectionPercent) {
+				ns.inflight.Add(1)
+				return Pick{Node: ns.node, Service: st.svc, state: ns, done: ignoreOutcome}, nil
+			}
 			continue
 		}
 		ns.inflight.Add(1)
@@ -272,6 +291,23 @@ func (s *Selector) Select(service string, exclude ...string) (Pick, error) {
 	}
 	return Pick{}, fmt.Errorf("%q: %w", service, ErrAllOpen)
 }
+
+// panicking reports whether more of the service's nodes are open than ejection may take out.
+// It locks every node's breaker, so Select asks only after meeting an open node.
+func (st *serviceState) panicking(maxPercent int) bool {
+	n := len(st.nodes)
+	limit := min(max(1, n*maxPercent/100), n-1)
+	open := 0
+	for _, ns := range st.nodes {
+		if ns.cb.State() == gobreaker.StateOpen {
+			open++
+		}
+	}
+	return open > limit
+}
+
+// ignoreOutcome is a panic pick's Done: the node's breaker is open and must not hear it.
+func ignoreOutcome(error) {}
 
 // leastOutstanding returns the index of the usable node with the fewest requests in flight,
 // starting the scan at a rotating offset so ties spread.

@@ -412,10 +412,23 @@ func TestBreakerLifecycle(t *testing.T) {
 		t.Fatalf("only a, open: err = %v, want ErrAllOpen", err)
 	}
 
-	// Every node open.
+	// Every node open: ejection is bounded, so the pool panics and both take traffic again;
+	// what they answer meanwhile does not reach their breakers.
 	finish(t, s, "foo", "b", ids, errUnavailable, 5)
-	if _, err := s.Select("foo"); !errors.Is(err, selector.ErrAllOpen) || errors.Is(err, selector.ErrNoNodes) {
-		t.Fatalf("all open: err = %v, want ErrAllOpen", err)
+	seen := map[string]int{}
+	for range 10 {
+		p, err := s.Select("foo")
+		if err != nil {
+			t.Fatalf("all open, panic mode: %v", err)
+		}
+		seen[p.Node.ID]++
+		p.Done(errUnavailable)
+	}
+	if seen["a"] == 0 || seen["b"] == 0 {
+		t.Fatalf("panic mode picked %v, want both nodes", seen)
+	}
+	if a, b := breaker(t, s, "foo", "a"), breaker(t, s, "foo", "b"); a != "open" || b != "open" {
+		t.Fatalf("panic picks changed breakers: a %s, b %s", a, b)
 	}
 
 	// After the open timeout both go half-open and let one trial each through.
@@ -782,5 +795,69 @@ func TestBreakerFailureRatio(t *testing.T) {
 		if _, err := selector.New(selector.Config{Breaker: bad}); err == nil {
 			t.Errorf("New accepted %+v", bad)
 		}
+	}
+}
+
+// TestBoundedEjection: open breakers take nodes out of rotation only up to MaxEjectionPercent
+// of the pool; past it every node takes traffic again, and a pool is never ejected whole.
+func TestBoundedEjection(t *testing.T) {
+	picks := func(s *selector.Selector, n int) map[string]int {
+		seen := map[string]int{}
+		for range n {
+			p, err := s.Select("foo")
+			if err != nil {
+				t.Fatalf("select: %v", err)
+			}
+			seen[p.Node.ID]++
+			p.Done(nil)
+		}
+		return seen
+	}
+	for _, tc := range []struct {
+		name    string
+		percent int
+		nodes   []string
+		open    []string
+		want    []string // nodes that must take traffic
+		wantErr error
+	}{
+		{"one of four", 0, []string{"a", "b", "c", "d"}, []string{"a"}, []string{"b", "c", "d"}, nil},
+		{"half of four", 0, []string{"a", "b", "c", "d"}, []string{"a", "b"}, []string{"c", "d"}, nil},
+		{"three of four: panic", 0, []string{"a", "b", "c", "d"}, []string{"a", "b", "c"}, []string{"a", "b", "c", "d"}, nil},
+		{"100 percent keeps one", 100, []string{"a", "b", "c"}, []string{"a", "b"}, []string{"c"}, nil},
+		{"100 percent, all open: panic", 100, []string{"a", "b", "c"}, []string{"a", "b", "c"}, []string{"a", "b", "c"}, nil},
+		{"single node open", 0, []string{"a"}, []string{"a"}, nil, selector.ErrAllOpen},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSelector(t, selector.Config{Breaker: selector.BreakerConfig{
+				ConsecutiveFailures: 1, OpenTimeout: time.Hour, MaxEjectionPercent: tc.percent,
+			}}, service("foo", tc.nodes...))
+			for _, id := range tc.open {
+				finish(t, s, "foo", id, tc.nodes, errUnavailable, 1)
+			}
+			if tc.wantErr != nil {
+				if _, err := s.Select("foo"); !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			seen := picks(s, 40)
+			for _, id := range tc.want {
+				if seen[id] == 0 {
+					t.Errorf("%s took no traffic: %v", id, seen)
+				}
+			}
+			if len(seen) != len(tc.want) {
+				t.Errorf("traffic went to %v, want only %v", seen, tc.want)
+			}
+			for _, id := range tc.open {
+				if got := breaker(t, s, "foo", id); got != "open" {
+					t.Errorf("%s is %s after panic picks, want open", id, got)
+				}
+			}
+		})
+	}
+	if _, err := selector.New(selector.Config{Breaker: selector.BreakerConfig{MaxEjectionPercent: 101}}); err == nil {
+		t.Fatal("max ejection percent 101 accepted")
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/edgeapi/gateway/broker"
 	"github.com/edgeapi/gateway/metrics"
+	"github.com/edgeapi/gateway/retry"
 
 	"github.com/nats-io/nats.go"
 	"github.com/sony/gobreaker/v2"
@@ -53,6 +55,7 @@ type gateway struct {
 	pool     *connpool.Pool
 	sel      *selector.Selector
 	caller   *rpc.Caller
+	upTLS    *tls.Config // to backends; restart-only like the pool that uses it
 	descs    *descriptor.Cache
 	metrics  *metrics.Metrics
 	pub      broker.Publisher // nil when no route publishes events
@@ -118,6 +121,7 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *ga
 			FailureRatio:        cfg.Selector.Breaker.FailureRatio,
 			MinRequests:         cfg.Selector.Breaker.MinRequests,
 			Window:              cfg.Selector.Breaker.Window.D(),
+			MaxEjectionPercent:  cfg.Selector.Breaker.MaxEjectionPercent,
 			OnStateChange: func(service, node string, from, to gobreaker.State) {
 				log.Warn("circuit breaker changed state", "service", service, "node", node, "from", from.String(), "to", to.String())
 			},
@@ -126,7 +130,10 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *ga
 	if err != nil {
 		return nil, err
 	}
-	g.pool = connpool.New(connpool.Config{DialTimeout: cfg.RPC.DialTimeout.D()})
+	if g.upTLS, err = upstreamTLS(cfg.Upstream.TLS); err != nil {
+		return nil, err
+	}
+	g.pool = connpool.New(connpool.Config{DialTimeout: cfg.RPC.DialTimeout.D(), TLS: g.upTLS, TLSAll: cfg.Upstream.TLS.Enabled})
 	g.closers = append(g.closers, g.pool.Close)
 	g.caller = &rpc.Caller{Selector: g.sel, Pool: g.pool}
 	g.descs, err = descriptorCache(ctx, cfg, g.caller)
@@ -234,6 +241,9 @@ func descriptorCache(ctx context.Context, cfg config.Config, caller *rpc.Caller)
 // handlers builds the five handlers; the event handler (and its broker connection) only when a
 // route or the default uses it, so a gateway without events needs no NATS.
 func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.Caller, descs *descriptor.Cache) (map[string]http.Handler, *web.Handler, error) {
+	// Routes without a retry block of their own share this policy and its budget.
+	pol := retryPolicy(cfg.Retry, config.Retry{})
+	caller = caller.WithRetry(pol)
 	rpcHandler, err := rpc.New(caller, descs, g.log, rpc.Config{
 		Timeout:        cfg.RPC.Timeout.D(),
 		MaxTimeout:     cfg.RPC.MaxTimeout.D(),
@@ -262,6 +272,9 @@ func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.C
 		TrustedProxies: trusted,
 		DialTimeout:    cfg.RPC.DialTimeout.D(),
 		Timeout:        cfg.RPC.Timeout.D(),
+		TLS:            g.upTLS,
+		TLSAll:         g.cfg.Upstream.TLS.Enabled,
+		Retry:          pol,
 	})
 	webHandler := web.New(httpHandler, g.sel, g.log, web.Config{
 		AllowedOrigins: cfg.Web.AllowedOrigins,
@@ -269,6 +282,8 @@ func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.C
 		IdleTimeout:    cfg.Web.IdleTimeout.D(),
 		DialTimeout:    cfg.RPC.DialTimeout.D(),
 		MaxConns:       int64(cfg.Web.MaxConns),
+		TLS:            g.upTLS,
+		TLSAll:         g.cfg.Upstream.TLS.Enabled,
 	})
 	handlers := map[string]http.Handler{"rpc": rpcHandler, "api": apiHandler, "http": httpHandler, "web": webHandler}
 	if g.pub != nil {
@@ -338,7 +353,7 @@ func (g *gateway) buildRouting(ctx context.Context, cfg config.Config) (*routing
 		routes = append(routes, router.Route{
 			Path: r.Path, Method: r.Method, Handler: r.Handler, Service: r.Service, Endpoint: r.Endpoint,
 			Timeout: r.Timeout.D(), MaxTimeout: r.MaxTimeout.D(), BodyLimit: int64(r.BodyLimit), StripPrefix: r.StripPrefix,
-			Wrap: wrap,
+			Wrap: wrap, Retry: retryPolicy(cfg.Retry, r.Retry),
 		})
 	}
 	defaultWrap, err := prot.wrap("", config.RateLimit{}, 0)
@@ -471,6 +486,56 @@ func (g *gateway) run(ctx context.Context, load func() (config.Config, error)) e
 	return g.serve(ctx, ln)
 }
 
+// retryPolicy is the policy of a route with retry settings route (zero fields inherit global);
+// nil when the route has none of its own, so it shares the handlers' default policy.
+func retryPolicy(global, route config.Retry) *retry.Policy {
+	if route != (config.Retry{}) {
+		global = config.Retry{
+			Attempts:      cmp.Or(route.Attempts, global.Attempts),
+			PerTryTimeout: cmp.Or(route.PerTryTimeout, global.PerTryTimeout),
+			BudgetPercent: cmp.Or(route.BudgetPercent, global.BudgetPercent),
+			MinRetries:    cmp.Or(route.MinRetries, global.MinRetries),
+		}
+	} else if global == (config.Retry{}) {
+		return nil
+	}
+	return retry.New(global.Attempts, global.PerTryTimeout.D(), float64(global.BudgetPercent), global.MinRetries)
+}
+
+// upstreamTLS is the client TLS to backends (1.2 or later): the configured CA or the system's
+// roots, and the gateway's client certificate when one is configured.
+func upstreamTLS(t config.UpstreamTLS) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	if t.CAFile != "" {
+		pool, err := certPool("upstream.tls.ca_file", t.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("upstream.tls: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// certPool reads a PEM file of CA certificates.
+func certPool(key, file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s: no certificate in it", key, file)
+	}
+	return pool, nil
+}
+
 // tlsConfig is the listener's TLS: 1.2 or later, client certificates when a CA is configured.
 func tlsConfig(t config.TLS) (*tls.Config, error) {
 	if !t.Enabled() {
@@ -482,13 +547,9 @@ func tlsConfig(t config.TLS) (*tls.Config, error) {
 	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
+		pool, err := certPool("server.tls.client_ca_file", t.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("server.tls.client_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("server.tls.client_ca_file %s: no certificate in it", t.ClientCAFile)
+			return nil, err
 		}
 		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}

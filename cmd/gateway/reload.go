@@ -61,6 +61,7 @@ func restartKeys(cur, next config.Config) []string {
 		"observability":    {cur.Observe, next.Observe},
 		"log":              {cur.Log, next.Log},
 		"selector":         {cur.Selector, next.Selector},
+		"upstream":         {cur.Upstream, next.Upstream},
 	} {
 		if !reflect.DeepEqual(pair[0], pair[1]) {
 			keys = append(keys, name)

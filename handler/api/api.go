@@ -142,7 +142,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 	}
 	resp := &apipb.Response{}
 	ctx = h.headers.OutgoingContext(ctx, r.Header)
-	if err := h.caller.Invoke(ctx, ep.Service, m.Path, req, resp); err != nil {
+	if err := h.caller.Invoke(ctx, ep.Service, m.Path, req, resp, retryOption(r.Method)); err != nil {
 		return err
 	}
 	WriteResponse(w, resp)

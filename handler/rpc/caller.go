@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/edgeapi/gateway/apierror"
+	"github.com/edgeapi/gateway/registry"
+	"github.com/edgeapi/gateway/retry"
 	"github.com/edgeapi/gateway/selector"
 )
 
@@ -24,38 +26,101 @@ type Selector interface {
 
 // Pool hands out the shared connection to a node; *connpool.Pool implements it.
 type Pool interface {
-	Get(addr string) (*grpc.ClientConn, error)
+	Get(n registry.Node) (*grpc.ClientConn, error)
 }
 
 // Caller makes unary gRPC calls to a service: it picks a node, reports the outcome to the node's
-// breaker, and retries once on another node when the first one never received the request
-// (connection refused, node gone), which is always safe.
+// breaker, and tries another node when the retry policy allows (see package retry): always once
+// when the first node never received the request (connection refused, node gone); with retries
+// on, also after a node failure of an idempotent call, under the route's retry budget.
 type Caller struct {
 	Selector Selector
 	Pool     Pool
+	// Retry is the policy of the route; nil retries only calls that never left, once.
+	Retry *retry.Policy
+}
+
+// WithRetry returns a caller like c that follows p.
+func (c *Caller) WithRetry(p *retry.Policy) *Caller {
+	cc := *c
+	cc.Retry = p
+	return &cc
+}
+
+// idempotentOption marks a call as safe to repeat; grpc ignores it.
+type idempotentOption struct{ grpc.EmptyCallOption }
+
+// Idempotent is the call option that lets the retry policy repeat a call that may have reached a
+// node. The rpc handler passes it for methods whose descriptor declares an idempotency level.
+func Idempotent() grpc.CallOption { return idempotentOption{} }
+
+func isIdempotent(opts []grpc.CallOption) bool {
+	for _, o := range opts {
+		if _, ok := o.(idempotentOption); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Invoke calls method (a gRPC path) on some node of service.
 func (c *Caller) Invoke(ctx context.Context, service, method string, req, resp any, opts ...grpc.CallOption) error {
+	pol := c.Retry
+	pol.Begin()
+	defer pol.End()
+	idempotent := isIdempotent(opts)
 	var tried []string
+	var lastErr error
+	token := false
+	defer func() {
+		if token {
+			pol.Release()
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		pick, err := c.Selector.Select(service, tried...)
 		if err != nil {
 			if attempt > 0 && errors.Is(err, selector.ErrNoNodes) {
+				if lastErr != nil {
+					return lastErr
+				}
 				return apierror.New(http.StatusBadGateway, "%s: the only node could not be reached", service)
 			}
 			return err
 		}
-		cc, err := c.Pool.Get(pick.Node.Address)
+		cc, err := c.Pool.Get(pick.Node)
 		if err != nil {
 			pick.Done(err)
 			return &apierror.DialError{Address: pick.Node.Address, Err: err}
 		}
+		tctx, cancel := pol.Try(ctx)
 		var p peer.Peer
-		err = notOurCancel(ctx, cc, cc.Invoke(ctx, method, req, resp, append(opts, grpc.Peer(&p))...))
-		pick.Done(nodeOutcome(clientDeadline(ctx), err))
-		if err == nil || attempt > 0 || !neverSent(ctx, err, &p) {
+		err = notOurCancel(tctx, cc, cc.Invoke(tctx, method, req, resp, append(opts, grpc.Peer(&p))...))
+		outcome := nodeOutcome(clientDeadline(ctx), err)
+		if err != nil && retry.PerTryExpired(ctx, tctx) {
+			outcome = err // our own per-try bound ran out: the node was too slow
+		}
+		cancel()
+		pick.Done(outcome)
+		if err == nil || ctx.Err() != nil {
 			return err
+		}
+		sent := !neverSent(ctx, err, &p)
+		if sent && !selector.IsNodeFailure(outcome) {
+			return err // the node answered: its answer stands
+		}
+		if !pol.May(attempt, sent, idempotent) {
+			return err
+		}
+		if !token {
+			if token = pol.Acquire(); !token {
+				return err
+			}
+		}
+		if sent {
+			lastErr = err
+		} else {
+			lastErr = nil
 		}
 		tried = append(tried, pick.Node.ID)
 	}
@@ -72,7 +137,10 @@ func notOurCancel(ctx context.Context, cc *grpc.ClientConn, err error) error {
 }
 
 // neverSent reports whether a failed call provably never reached the node: the call failed as
-// Unavailable without a transport (no peer) while the caller still wanted an answer.
+// Unavailable without a transport (no peer) while the caller still wanted an answer. grpc sets
+// the peer in the same step that queues the request's headers (its stats handlers hear OutHeader
+// there too), so a call that failed with a peer may have been seen by the node, e.g. when the
+// connection broke right after: such calls are repeated only when idempotent.
 func neverSent(ctx context.Context, err error, p *peer.Peer) bool {
 	return ctx.Err() == nil && status.Code(err) == codes.Unavailable && p.Addr == nil
 }
@@ -108,7 +176,7 @@ func (c *Caller) Conn(ctx context.Context, service string) (grpc.ClientConnInter
 	if err != nil {
 		return nil, nil, err
 	}
-	cc, err := c.Pool.Get(pick.Node.Address)
+	cc, err := c.Pool.Get(pick.Node)
 	if err != nil {
 		pick.Done(err)
 		return nil, nil, &apierror.DialError{Address: pick.Node.Address, Err: err}
@@ -152,7 +220,7 @@ func (f *failoverConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, met
 		if serr != nil {
 			return nil, &apierror.DialError{Address: f.pick.Node.Address, Err: err}
 		}
-		cc, gerr := f.caller.Pool.Get(next.Node.Address)
+		cc, gerr := f.caller.Pool.Get(next.Node)
 		if gerr != nil {
 			next.Done(gerr)
 			return nil, &apierror.DialError{Address: f.pick.Node.Address, Err: err}
@@ -172,8 +240,18 @@ func (f *failoverConn) done(err error) {
 
 // NewStream opens a stream of method on a node of service. done must be called once with the
 // stream's final error (nil or io.EOF for success) so the node's breaker hears the outcome. A
-// stream that could not be opened because its node was unreachable is opened on another node.
+// stream that could not be opened because its node was unreachable is opened on another node,
+// under the retry budget; once open, a stream is never retried (its messages may have been seen).
 func (c *Caller) NewStream(ctx context.Context, service string, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, func(error), error) {
+	pol := c.Retry
+	pol.Begin() // while opening: an open stream is not a request the budget weighs
+	defer pol.End()
+	token := false
+	defer func() {
+		if token {
+			pol.Release()
+		}
+	}()
 	var tried []string
 	for attempt := 0; ; attempt++ {
 		pick, err := c.Selector.Select(service, tried...)
@@ -183,7 +261,7 @@ func (c *Caller) NewStream(ctx context.Context, service string, desc *grpc.Strea
 			}
 			return nil, nil, err
 		}
-		cc, err := c.Pool.Get(pick.Node.Address)
+		cc, err := c.Pool.Get(pick.Node)
 		if err != nil {
 			pick.Done(err)
 			return nil, nil, &apierror.DialError{Address: pick.Node.Address, Err: err}
@@ -199,9 +277,14 @@ func (c *Caller) NewStream(ctx context.Context, service string, desc *grpc.Strea
 			}, nil
 		}
 		pick.Done(err)
-		// Opening the stream failed before any message left: safe to try another node once.
-		if attempt > 0 || ctx.Err() != nil || status.Code(err) != codes.Unavailable {
+		// Opening the stream failed before any message left: safe to try another node.
+		if ctx.Err() != nil || status.Code(err) != codes.Unavailable || !pol.May(attempt, false, false) {
 			return nil, nil, err
+		}
+		if !token {
+			if token = pol.Acquire(); !token {
+				return nil, nil, err
+			}
 		}
 		tried = append(tried, pick.Node.ID)
 	}

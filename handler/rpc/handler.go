@@ -190,7 +190,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 		dyn = dynamicpb.NewMessage(m.Output)
 		resp = dyn
 	}
-	if err := h.caller.Invoke(ctx, ep.Service, m.Path, req, resp, opts...); err != nil {
+	if err := h.caller.Invoke(ctx, ep.Service, m.Path, req, resp, append(opts, retryOption(m))...); err != nil {
 		callmeta.WriteMetadata(w.Header(), header, trailer)
 		return h.callError(err, set)
 	}
@@ -255,7 +255,7 @@ func (h *Handler) serveFast(ctx context.Context, w http.ResponseWriter, r *http.
 	var header, trailer metadata.MD
 	resp := rawFrame{}
 	if err := h.caller.Invoke(ctx, ep.Service, m.Path, &rawFrame{b: wire}, &resp,
-		grpc.Header(&header), grpc.Trailer(&trailer), grpc.ForceCodecV2(h.codec)); err != nil {
+		grpc.Header(&header), grpc.Trailer(&trailer), grpc.ForceCodecV2(h.codec), retryOption(m)); err != nil {
 		callmeta.WriteMetadata(w.Header(), header, trailer)
 		return true, h.callError(err, set)
 	}

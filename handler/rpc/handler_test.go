@@ -78,7 +78,7 @@ func (o oneNode) Select(service string, _ ...string) (selector.Pick, error) {
 	return selector.Pick{Node: registry.Node{ID: "n1", Address: o.cc.Target()}}, nil
 }
 
-func (o oneNode) Get(string) (*grpc.ClientConn, error) { return o.cc, nil }
+func (o oneNode) Get(registry.Node) (*grpc.ClientConn, error) { return o.cc, nil }
 
 type staticDescs map[string]*descriptor.Set
 

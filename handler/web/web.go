@@ -15,6 +15,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 	httphandler "github.com/edgeapi/gateway/handler/http"
 	"github.com/edgeapi/gateway/handler/wsgate"
 	"github.com/edgeapi/gateway/resolver"
+	"github.com/edgeapi/gateway/retry"
 	"github.com/edgeapi/gateway/selector"
 )
 
@@ -49,6 +51,10 @@ type Config struct {
 	DialTimeout time.Duration
 	// MaxConns bounds concurrent sessions; default 10000.
 	MaxConns int64
+	// TLS is the client TLS configuration for wss backends; nil: system roots.
+	TLS *tls.Config
+	// TLSAll reaches every node over wss, not only those whose metadata says tls=true.
+	TLSAll bool
 }
 
 // Handler is the web handler.
@@ -84,7 +90,7 @@ func New(proxy *httphandler.Handler, sel httphandler.Selector, log *slog.Logger,
 	}
 	return &Handler{
 		proxy: proxy, sel: sel, log: log, cfg: cfg,
-		dialer:   &websocket.Dialer{HandshakeTimeout: cfg.DialTimeout, Proxy: nil},
+		dialer:   &websocket.Dialer{HandshakeTimeout: cfg.DialTimeout, Proxy: nil, TLSClientConfig: cfg.TLS},
 		sessions: map[*session]struct{}{},
 	}
 }
@@ -97,14 +103,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Route returns a handler whose plain (non-WebSocket) requests use a route's response timeout;
 // WebSocket sessions are unaffected and still tracked by h.
 func (h *Handler) Route(timeout, maxTimeout time.Duration, bodyLimit int64) http.Handler {
-	if timeout <= 0 {
-		return h
+	return (&routed{h: h, proxy: h.proxy}).Route(timeout, maxTimeout, bodyLimit)
+}
+
+// WithRetry returns a handler whose plain requests follow p (a route's own retry policy).
+// WebSocket handshakes move to another node only when the first could not be reached at all.
+func (h *Handler) WithRetry(p *retry.Policy) http.Handler {
+	return (&routed{h: h, proxy: h.proxy}).WithRetry(p)
+}
+
+// routed is the web handler with a route's own proxy settings; its sessions are h's.
+type routed struct {
+	h     *Handler
+	proxy *httphandler.Handler
+}
+
+func (rt *routed) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.h.serve(w, r, rt.proxy) }
+
+func (rt *routed) Route(timeout, maxTimeout time.Duration, bodyLimit int64) http.Handler {
+	if p, ok := rt.proxy.Route(timeout, maxTimeout, bodyLimit).(*httphandler.Handler); ok {
+		return &routed{h: rt.h, proxy: p}
 	}
-	proxy, ok := h.proxy.Route(timeout, maxTimeout, bodyLimit).(*httphandler.Handler)
-	if !ok {
-		return h
+	return rt
+}
+
+func (rt *routed) WithRetry(pol *retry.Policy) http.Handler {
+	if p, ok := rt.proxy.WithRetry(pol).(*httphandler.Handler); ok {
+		return &routed{h: rt.h, proxy: p}
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, proxy) })
+	return rt
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, proxy *httphandler.Handler) {
@@ -208,6 +235,9 @@ func (h *Handler) dialBackend(r *http.Request, ep *resolver.Endpoint) (*websocke
 			return nil, nil, selector.Pick{}, err
 		}
 		u := url.URL{Scheme: "ws", Host: pick.Node.Address, Path: ep.Path, RawQuery: r.URL.RawQuery}
+		if h.cfg.TLSAll || pick.Node.TLS() {
+			u.Scheme = "wss"
+		}
 		hdr := http.Header{}
 		for _, k := range []string{"Authorization", "Cookie", "X-Request-Id", "User-Agent"} {
 			if v := r.Header.Values(k); len(v) > 0 {
