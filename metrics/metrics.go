@@ -5,12 +5,19 @@
 // Contract: label values come only from the gateway's configuration and registry, never
 // straight from a request, so a client cannot grow the series count: a service the registry
 // does not know is recorded as "unknown", an unmatched path as route "" (none).
-// Collectors live in the Metrics' own registry (no global default registry).
+// Collectors live in the Metrics' own registry (no global default registry). The request
+// collectors of a label set are resolved the first time it is seen and kept, so observing a
+// request hashes no label values and allocates nothing; the cache grows with the series, which
+// the contract above bounds.
 package metrics
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +50,11 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	inflight *prometheus.GaugeVec
 	events   *prometheus.CounterVec
+
+	// series caches the request collectors of every label set seen (see seriesFor): a
+	// copy-on-write map, read without locking; mu serialises additions.
+	series atomic.Pointer[map[seriesKey]*series]
+	mu     sync.Mutex
 }
 
 var _ router.Observer = (*Metrics)(nil)
@@ -50,6 +62,7 @@ var _ router.Observer = (*Metrics)(nil)
 // New registers every collector in a fresh registry.
 func New(src Sources) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), known: src.Known}
+	m.series.Store(&map[seriesKey]*series{})
 	labels := []string{"route", "service", "handler"}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gateway_requests_total", Help: "Requests answered, by route, service, handler and status code.",
@@ -100,13 +113,97 @@ func (m *Metrics) Start(_ *http.Request, info router.RouteInfo) func(int, time.D
 	if service != "" && m.known != nil && !m.known(service) {
 		service = "unknown"
 	}
-	g := m.inflight.WithLabelValues(info.Route, service, info.Handler)
-	g.Inc()
-	return func(status int, d time.Duration) {
-		g.Dec()
-		m.requests.WithLabelValues(info.Route, service, info.Handler, strconv.Itoa(status)).Inc()
-		m.duration.WithLabelValues(info.Route, service, info.Handler, strconv.Itoa(status/100)+"xx").Observe(d.Seconds())
+	s := m.seriesFor(seriesKey{route: info.Route, service: service, handler: info.Handler})
+	s.inflight.Inc()
+	return s.done
+}
+
+// seriesKey is a label set of the request collectors, after the service is bounded.
+type seriesKey struct {
+	route, service, handler string
+}
+
+// series holds the collectors of one label set, resolved once rather than by hashing the
+// label values on every request (GetMetricWithLabelValues). There is one per label set the
+// collectors have a series for, so the cache is exactly as bounded as the labels are; series
+// are never deleted from the vectors, so a cached child stays the one exported.
+type series struct {
+	key      seriesKey
+	m        *Metrics
+	inflight prometheus.Gauge
+	done     func(status int, d time.Duration) // made once: Start allocates nothing
+
+	// statuses are the children by status code seen so far: copy-on-write, read without
+	// locking; mu serialises additions.
+	statuses atomic.Pointer[[]*statusSeries]
+	mu       sync.Mutex
+}
+
+// statusSeries holds the collectors of one label set and status code.
+type statusSeries struct {
+	status   int
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// seriesFor returns the collectors of k, resolving them the first time k is seen.
+func (m *Metrics) seriesFor(k seriesKey) *series {
+	if s, ok := (*m.series.Load())[k]; ok {
+		return s
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := *m.series.Load()
+	if s, ok := cur[k]; ok {
+		return s
+	}
+	s := &series{key: k, m: m, inflight: m.inflight.WithLabelValues(k.route, k.service, k.handler)}
+	s.done = s.end
+	next := make(map[seriesKey]*series, len(cur)+1)
+	maps.Copy(next, cur)
+	next[k] = s
+	m.series.Store(&next)
+	return s
+}
+
+// end is the done function Start returns.
+func (s *series) end(status int, d time.Duration) {
+	s.inflight.Dec()
+	st := s.status(status)
+	st.requests.Inc()
+	st.duration.Observe(d.Seconds())
+}
+
+// status returns the collectors of status, resolving them the first time it is seen. A label
+// set sees a handful of status codes, so a linear scan beats any map.
+func (s *series) status(code int) *statusSeries {
+	if cur := s.statuses.Load(); cur != nil {
+		for _, st := range *cur {
+			if st.status == code {
+				return st
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var list []*statusSeries
+	if cur := s.statuses.Load(); cur != nil {
+		for _, st := range *cur {
+			if st.status == code {
+				return st
+			}
+		}
+		list = *cur
+	}
+	k, m := s.key, s.m
+	st := &statusSeries{
+		status:   code,
+		requests: m.requests.WithLabelValues(k.route, k.service, k.handler, strconv.Itoa(code)),
+		duration: m.duration.WithLabelValues(k.route, k.service, k.handler, strconv.Itoa(code/100)+"xx"),
+	}
+	next := append(slices.Clip(list), st) // never writes into the slice readers hold
+	s.statuses.Store(&next)
+	return st
 }
 
 // EventPublished counts an acknowledged event; EventFailed one the broker did not take.

@@ -61,8 +61,39 @@ func WithEndpoint(ctx context.Context, ep *Endpoint) context.Context {
 	return context.WithValue(ctx, ctxKey{}, ep)
 }
 
-// EndpointFrom returns the Endpoint the router put in ctx, or nil.
+// EndpointFrom returns the Endpoint the router put in ctx (with WithEndpoint or a Slot), or nil.
 func EndpointFrom(ctx context.Context) *Endpoint {
 	ep, _ := ctx.Value(ctxKey{}).(*Endpoint)
 	return ep
+}
+
+// Slot lets a request-scoped context value owned by someone else (the router's per-request
+// state) carry the request's Endpoint, set once routing has resolved it: the Endpoint then
+// costs neither a context value of its own nor a copy of the request, as WithEndpoint does.
+//
+// The owner's context.Context implementation consults the slot from its Value method:
+//
+//	func (s *state) Value(key any) any {
+//		if v := s.slot.Value(key); v != nil {
+//			return v
+//		}
+//		return s.Context.Value(key)
+//	}
+//
+// and EndpointFrom on that context, or on any context derived from it, returns what Set gave.
+// The zero Slot is empty. A Slot belongs to one request; it is not safe for concurrent Set.
+type Slot struct {
+	ep *Endpoint
+}
+
+// Set makes ep the Endpoint of the contexts that consult s.
+func (s *Slot) Set(ep *Endpoint) { s.ep = ep }
+
+// Value returns the Endpoint set when key is EndpointFrom's key, and nil otherwise or while
+// the slot is empty (so that the lookup goes on to the parent context).
+func (s *Slot) Value(key any) any {
+	if _, ok := key.(ctxKey); ok && s.ep != nil {
+		return s.ep
+	}
+	return nil
 }

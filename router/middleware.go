@@ -15,28 +15,44 @@ import (
 	"github.com/edgeapi/gateway/apierror"
 )
 
-type requestIDKey struct{}
-
 // RequestIDFrom returns the request id RequestID put in ctx.
 func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if s := stateFrom(ctx); s != nil {
+		return s.id
+	}
+	return ""
 }
 
 // RequestID keeps a well-formed incoming X-Request-Id or mints one, sets it on the request
 // (so handlers forward it to backends) and on the response.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			var b [12]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-			r.Header.Set("X-Request-Id", id)
-		}
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		s, r := withState(r)
+		s.id = requestID(w.Header(), r.Header)
+		next.ServeHTTP(w, r)
 	})
+}
+
+// requestIDHeader is X-Request-Id in canonical form, to index header maps directly.
+const requestIDHeader = "X-Request-Id"
+
+// requestID returns the request's id and sets it on both headers. The two headers share one
+// one-element value slice (Set and Add never write into an existing slice), which saves an
+// allocation per request.
+func requestID(resp, req http.Header) string {
+	if v := req[requestIDHeader]; len(v) > 0 && validRequestID(v[0]) {
+		resp[requestIDHeader] = v[:1:1]
+		return v[0]
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	var h [24]byte
+	hex.Encode(h[:], b[:])
+	id := string(h[:])
+	v := []string{id}
+	req[requestIDHeader] = v
+	resp[requestIDHeader] = v
+	return id
 }
 
 func validRequestID(id string) bool {
@@ -128,12 +144,12 @@ type RouteInfo struct {
 	done func(status int, d time.Duration)
 }
 
-type routeInfoKey struct{}
-
 // RouteInfoFrom returns the request's RouteInfo (nil outside the router).
 func RouteInfoFrom(ctx context.Context) *RouteInfo {
-	ri, _ := ctx.Value(routeInfoKey{}).(*RouteInfo)
-	return ri
+	if s := stateFrom(ctx); s != nil {
+		return &s.info
+	}
+	return nil
 }
 
 // Observer hears about every routed request: Start when the router has chosen the handler,
@@ -159,15 +175,21 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			rec := &statusRecorder{ResponseWriter: w}
-			ri := &RouteInfo{}
-			next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeInfoKey{}, ri)))
+			s, r := withState(r)
+			rec := &s.rec
+			if rec.ResponseWriter != nil { // an AccessLog inside another: the state's is taken
+				rec = &statusRecorder{}
+			}
+			rec.ResponseWriter = w
+			ri := &s.info
+			next.ServeHTTP(rec, r)
 			if rec.status == 0 {
 				rec.status = http.StatusOK // a handler that writes nothing sends 200
 			}
 			d := time.Since(start)
-			if ri.done != nil {
-				ri.done(rec.status, d)
+			if done := ri.done; done != nil {
+				ri.done = nil // observed once, even by an AccessLog inside another
+				done(rec.status, d)
 			}
 			if !log.Enabled(r.Context(), slog.LevelInfo) {
 				return
@@ -181,7 +203,7 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 				slog.String("service", ri.Service),
 				slog.String("handler", ri.Handler),
 				slog.String("remote", r.RemoteAddr),
-				slog.String("request_id", RequestIDFrom(r.Context())),
+				slog.String("request_id", s.id),
 			)
 		})
 	}

@@ -10,6 +10,13 @@
 //     template with {vars}, host), rebuilt on every registry change (see Table);
 //  4. the default handler with the resolver, for every path nothing else matched.
 //
+// Every request gets one request-scoped state, installed by the router's outermost middleware
+// with the request's only context copy: its id, where it was routed (RouteInfo), chi's routing
+// context and the resolved Endpoint. The layers after it fill the state in place rather than
+// each adding a context value and copying the request; RequestIDFrom, RouteInfoFrom,
+// chi.RouteContext and resolver.EndpointFrom read it, on the request's context or any context
+// derived from it.
+//
 // Two config routes with the same method and pattern (variable names aside: "/a/{id}" and
 // "/a/{name}" are the same route), a config route on a health endpoint's path, and a pattern chi
 // refuses are errors at start-up, not a silent shadow or a panic.
@@ -23,6 +30,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -109,16 +117,7 @@ func New(cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("router: default handler %q is not available", cfg.DefaultHandler)
 	}
 	mux := chi.NewRouter()
-	// RequestID first, so the access log and the panic log carry the id; AccessLog outside
-	// Recover, so a request that panicked is logged with the 500 it got.
-	mux.Use(RequestID, AccessLog(cfg.Log), Recover(cfg.Log))
 	mux.Use(cfg.Middleware...)
-	mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		apierror.Write(w, apierror.GatewayID, fmt.Errorf("%s: %w", r.URL.Path, resolver.ErrNoMatch))
-	})
-	mux.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		apierror.Write(w, apierror.GatewayID, apierror.New(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
-	})
 
 	liveH := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -214,15 +213,44 @@ func New(cfg Config) (*Router, error) {
 			return
 		}
 		routed(r, obs, "resolver", cfg.DefaultHandler, ep.Service)
-		defWrapped.ServeHTTP(w, r.WithContext(resolver.WithEndpoint(r.Context(), &ep)))
+		p := endpointFor(r)
+		*p = ep
+		defWrapped.ServeHTTP(w, setEndpoint(r, p))
 	})
 	static := make(map[string]bool, len(seen))
 	for k := range seen {
 		static[k] = true
 	}
 	table := newTable(cfg.Log, cfg.Handlers, static, fallback, cfg.Observer)
-	mux.Handle("/*", table)
-	return &Router{Handler: mux, table: table}, nil
+	// Everything no route above matches goes to the table, through chi's not-found and
+	// method-not-allowed handlers rather than a "/*" route: a matched "/*" costs every such
+	// request a path-value map (chi's SetPathValue), which the http proxy's request clone then
+	// copies. A method chi does not route at all still gets its 405.
+	mux.NotFound(table.ServeHTTP)
+	routable := chi.NewMux()
+	routable.Handle("/*", http.NotFoundHandler())
+	mux.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		if !routable.Match(chi.NewRouteContext(), r.Method, "/") {
+			apierror.Write(w, apierror.GatewayID, apierror.New(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
+			return
+		}
+		table.ServeHTTP(w, r)
+	})
+
+	// RequestID first, so the access log and the panic log carry the id; AccessLog outside
+	// Recover, so a request that panicked is logged with the 500 it got.
+	chain := RequestID(AccessLog(cfg.Log)(Recover(cfg.Log)(mux)))
+	rctxs := &sync.Pool{New: func() any { return chi.NewRouteContext() }}
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The request state and chi's routing context, pooled as chi pools its own, go in
+		// with the request's one copy; chi finds its context there and makes no other.
+		rctx := rctxs.Get().(*chi.Context)
+		rctx.Reset()
+		rctx.Routes = mux
+		chain.ServeHTTP(w, r.WithContext(&requestState{Context: r.Context(), rctx: rctx}))
+		rctxs.Put(rctx)
+	})
+	return &Router{Handler: root, table: table}, nil
 }
 
 const (
@@ -280,7 +308,8 @@ func patternShape(pattern string) string {
 func routeEndpoint(rt Route, next http.Handler, obs Observer, pattern string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		routed(r, obs, pattern, rt.Handler, rt.Service)
-		ep := &resolver.Endpoint{Service: rt.Service, Method: rt.Endpoint, Path: r.URL.Path, Host: r.Host}
+		ep := endpointFor(r)
+		*ep = resolver.Endpoint{Service: rt.Service, Method: rt.Endpoint, Path: r.URL.Path, Host: r.Host}
 		if rt.StripPrefix != "" {
 			ep.Path = "/" + strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, rt.StripPrefix), "/")
 		}
@@ -293,7 +322,7 @@ func routeEndpoint(rt Route, next http.Handler, obs Observer, pattern string) ht
 				ep.Vars[k] = rc.URLParams.Values[i]
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(resolver.WithEndpoint(r.Context(), ep)))
+		next.ServeHTTP(w, setEndpoint(r, ep))
 	})
 }
 

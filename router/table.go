@@ -1,7 +1,6 @@
 package router
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -203,11 +202,17 @@ func fallthroughTo(mux *chi.Mux, next http.Handler) {
 	mux.MethodNotAllowed(next.ServeHTTP)
 }
 
-// fresh runs mux with a routing context of its own: the outer router's context (its "/*"
-// wildcard and route path) must not leak into the table's matching.
+// fresh runs mux with a routing context of its own: the outer router's context (its route path
+// and patterns) must not leak into the table's matching. The outer router is done with its
+// context once it handed the request on, so that one is reset and reused: a new one would cost
+// an allocation, a context value and a copy of the request.
 func fresh(mux *chi.Mux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), chi.RouteCtxKey, chi.NewRouteContext())
-		mux.ServeHTTP(w, r.WithContext(ctx))
+		if rctx := chi.RouteContext(r.Context()); rctx != nil {
+			rctx.Reset()
+			mux.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r) // chi makes one
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // Header names the middleware sets for backends. Clients can never set them: any copy a request
@@ -165,10 +166,26 @@ func stripReserved(h http.Header) { StripIdentity(h) }
 // route without auth cannot be used to forge an identity either.
 func StripIdentity(h http.Header) {
 	for k := range h {
-		name := strings.ToLower(k)
-		name = strings.TrimPrefix(name, "grpc-metadata-")
-		if strings.HasPrefix(name, "x-jwt-") || name == "x-api-key-name" {
+		if identityHeader(k) {
 			delete(h, k)
 		}
 	}
+}
+
+// identityHeader reports whether the header name k is one StripIdentity removes. Names off the
+// network are ASCII tokens, compared here without the lower-cased copy (an allocation per
+// header per request) that the general rule below needs for other names.
+func identityHeader(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if k[i] >= utf8.RuneSelf {
+			name := strings.TrimPrefix(strings.ToLower(k), "grpc-metadata-")
+			return strings.HasPrefix(name, "x-jwt-") || name == "x-api-key-name"
+		}
+	}
+	const grpcMeta, jwt, keyName = "grpc-metadata-", "x-jwt-", "x-api-key-name"
+	name := k
+	if len(name) >= len(grpcMeta) && strings.EqualFold(name[:len(grpcMeta)], grpcMeta) {
+		name = name[len(grpcMeta):]
+	}
+	return len(name) >= len(jwt) && strings.EqualFold(name[:len(jwt)], jwt) || strings.EqualFold(name, keyName)
 }

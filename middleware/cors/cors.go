@@ -70,8 +70,11 @@ var (
 const DefaultMaxAge = 10 * time.Minute
 
 type policy struct {
-	anyOrigin   bool
-	origins     map[string]bool // canonical origins
+	anyOrigin bool
+	origins   map[string]bool // canonical origins
+	// exact are the canonical origins that are their own canonical form (all but oddities
+	// such as an IPv6 zone): an Origin header spelled exactly so is allowed without parsing.
+	exact       map[string]bool
 	methods     []string
 	methodsList string
 	anyHeader   bool
@@ -83,7 +86,7 @@ type policy struct {
 
 // New validates cfg and returns the middleware.
 func New(cfg Config) (func(http.Handler) http.Handler, error) {
-	p := &policy{origins: map[string]bool{}, headers: map[string]bool{}, credentials: cfg.AllowCredentials}
+	p := &policy{origins: map[string]bool{}, exact: map[string]bool{}, headers: map[string]bool{}, credentials: cfg.AllowCredentials}
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {
 			p.anyOrigin = true
@@ -94,6 +97,9 @@ func New(cfg Config) (func(http.Handler) http.Handler, error) {
 			return nil, fmt.Errorf("cors: allowed origin %q: %w", o, err)
 		}
 		p.origins[c] = true
+		if again, err := canonicalOrigin(c); err == nil && again == c {
+			p.exact[c] = true
+		}
 	}
 	if p.anyOrigin && cfg.AllowCredentials {
 		return nil, errors.New(`cors: origin "*" cannot be combined with AllowCredentials; list the origins`)
@@ -227,7 +233,7 @@ func (p *policy) allowOrigin(origin string) bool {
 	if origin == "" || strings.EqualFold(origin, "null") {
 		return false
 	}
-	if p.anyOrigin {
+	if p.anyOrigin || p.exact[origin] {
 		return true
 	}
 	c, err := canonicalOrigin(origin)

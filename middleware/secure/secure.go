@@ -47,7 +47,9 @@
 //     closing the connection after such a request means the gateway never reads those bytes.
 //     (Handlers after this one must leave the header in place; httputil.ReverseProxy does.)
 //
-// The request is passed on as a shallow copy with its own URL; the header map is shared.
+// A request whose path, URL and RequestURI are already in that form (the common case: a clean
+// path) is passed on as it is; any other as a shallow copy with its own URL. The header map is
+// shared either way.
 package secure
 
 import (
@@ -124,7 +126,28 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor == 1 && (r.ProtoMinor == 0 || chunked(r)) {
 		w.Header().Set("Connection", "close")
 	}
-	g.next.ServeHTTP(w, withPath(r, clean, rawQuery))
+	if !normalised(r, clean, rawQuery) {
+		r = withPath(r, clean, rawQuery)
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// normalised reports whether r already carries exactly what withPath would give it for the
+// normalised path clean and the query rawQuery, so that the common request, whose path was
+// clean on arrival, is passed on without a copy. That needs a path Go's URL escaping leaves
+// as it is (no escapes, no sub-delims Go escapes), so that withPath would set Path to clean
+// and RawPath to "".
+func normalised(r *http.Request, clean, rawQuery string) bool {
+	u := r.URL
+	if u.Path != clean || u.RawPath != "" || u.RawQuery != rawQuery || u.ForceQuery || !plainPath(clean) {
+		return false
+	}
+	uri := r.RequestURI
+	if rawQuery == "" {
+		return uri == clean
+	}
+	return len(uri) == len(clean)+1+len(rawQuery) && strings.HasPrefix(uri, clean) &&
+		uri[len(clean)] == '?' && strings.HasSuffix(uri, rawQuery)
 }
 
 // target returns the raw path and query of r's request target, and false when the target is
@@ -143,6 +166,21 @@ func target(r *http.Request) (path, query string, ok bool) {
 	}
 	path, query, _ = strings.Cut(uri, "?")
 	return path, query, true
+}
+
+// plainPath reports whether every byte of p is one that url.URL.EscapedPath keeps unescaped:
+// letters, digits, "-._~" and "$&+,/:;=@".
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '/', c == '-', c == '.', c == '_', c == '~', c == '$', c == '&', c == '+', c == ',',
+			c == ':', c == ';', c == '=', c == '@':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // withPath returns a shallow copy of r whose URL and RequestURI carry the normalised path.
