@@ -2,6 +2,7 @@ package selector
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"syscall"
@@ -12,13 +13,21 @@ import (
 
 // IsNodeFailure reports whether err says the node itself is unhealthy: it could not be reached,
 // refused the connection, was unavailable or did not answer in time. Errors the application
-// returned on purpose are not node failures, nor is a call the client cancelled.
+// returned on purpose are not node failures, nor is a call the client cancelled. A TLS
+// handshake the node failed (a certificate the gateway does not trust, no TLS at all) makes the
+// node as unreachable as a refused connection; gRPC reports it as Unavailable, the http and
+// web handlers as the crypto/tls error.
 func IsNodeFailure(err error) bool {
 	if err == nil || IsClientCancel(err) {
 		return false
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	var cert *tls.CertificateVerificationError
+	var rec tls.RecordHeaderError
+	if errors.As(err, &cert) || errors.As(err, &rec) {
 		return true
 	}
 	if st, ok := status.FromError(err); ok {

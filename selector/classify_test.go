@@ -2,6 +2,8 @@ package selector_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -81,6 +83,8 @@ func TestIsNodeFailure(t *testing.T) {
 		{"net.Error", timeoutError{}, true},
 		{"*net.DNSError", &net.DNSError{Err: "no such host", Name: "backend", IsNotFound: true}, true},
 		{"real refused dial", refusedDial(t), true},
+		{"TLS certificate not trusted", fmt.Errorf("dial: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), true},
+		{"TLS to a node without TLS", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -141,12 +141,12 @@ func TestBackendCodes(t *testing.T) {
 }
 
 // TestUnreachableBackend: a service whose only node refuses connections is a 502, whether the
-// gateway fails while fetching descriptors or while calling.
+// gateway fails while fetching descriptors or while calling, and the detail names the node.
 func TestUnreachableBackend(t *testing.T) {
 	dead := testsvc.UnusedAddr(t)
 	files := testsvc.WriteDescriptors(t)
 	rpc := fmt.Sprintf("rpc:\n  services:\n    go.micro.api.static:\n      descriptors: protoset\n      protoset: %q\n", files.V1Protoset)
 	g := startGateway(t, gatewayYAML(rpc, svc("go.micro.api.reflected", dead), svc("go.micro.api.static", dead)))
 	wantError(t, g.post(t, "/reflected/Echo/Unary", `{}`), http.StatusBadGateway, "go.micro.api.reflected", dead)
-	wantError(t, g.post(t, "/static/Echo/Unary", `{}`), http.StatusBadGateway, "go.micro.api.static", "could not be reached")
+	wantError(t, g.post(t, "/static/Echo/Unary", `{}`), http.StatusBadGateway, "go.micro.api.static", dead) // the node and why it failed
 }

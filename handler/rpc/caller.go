@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -81,10 +80,7 @@ func (c *Caller) Invoke(ctx context.Context, service, method string, req, resp a
 		pick, err := c.Selector.Select(service, tried...)
 		if err != nil {
 			if attempt > 0 && errors.Is(err, selector.ErrNoNodes) {
-				if lastErr != nil {
-					return lastErr
-				}
-				return apierror.New(http.StatusBadGateway, "%s: the only node could not be reached", service)
+				return lastErr // no other node: the last one's failure says most
 			}
 			return err
 		}
@@ -117,10 +113,9 @@ func (c *Caller) Invoke(ctx context.Context, service, method string, req, resp a
 				return err
 			}
 		}
-		if sent {
-			lastErr = err
-		} else {
-			lastErr = nil
+		lastErr = err
+		if !sent {
+			lastErr = &apierror.DialError{Address: pick.Node.Address, Err: err}
 		}
 		tried = append(tried, pick.Node.ID)
 	}
@@ -253,11 +248,12 @@ func (c *Caller) NewStream(ctx context.Context, service string, desc *grpc.Strea
 		}
 	}()
 	var tried []string
+	var lastErr error
 	for attempt := 0; ; attempt++ {
 		pick, err := c.Selector.Select(service, tried...)
 		if err != nil {
 			if attempt > 0 && errors.Is(err, selector.ErrNoNodes) {
-				return nil, nil, apierror.New(http.StatusBadGateway, "%s: the only node could not be reached", service)
+				return nil, nil, lastErr // no other node: the last one's failure says most
 			}
 			return nil, nil, err
 		}
@@ -286,6 +282,7 @@ func (c *Caller) NewStream(ctx context.Context, service string, desc *grpc.Strea
 				return nil, nil, err
 			}
 		}
+		lastErr = &apierror.DialError{Address: pick.Node.Address, Err: err}
 		tried = append(tried, pick.Node.ID)
 	}
 }
