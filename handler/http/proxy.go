@@ -2,25 +2,43 @@
 // service. (The directory is handler/http; the package name avoids shadowing net/http.)
 //
 // Contract:
-//   - One httputil.ReverseProxy and one http.Transport serve every request; the target node comes
-//     from the selector per request and its breaker hears the outcome: a failure to connect or a
-//     transport error counts against the node, any HTTP status the backend sends does not.
+//   - The proxy is written here (forward.go), not httputil.ReverseProxy: the outbound request is
+//     built directly from the inbound one (no full clone, one header map), and the per-request
+//     state is a local struct. One http.Transport serves every request; the target node comes
+//     from the selector per try and its breaker hears the outcome (Pick.Done once per try): nil
+//     once response headers arrived, whatever the status, the transport error otherwise (a
+//     failure to connect, a reset, a timeout). A client that went away counts for nothing.
 //   - The forwarded path is the endpoint's Path (after a route's strip-prefix), in the same
-//     normalised form the router matched; the query is kept.
-//   - X-Forwarded-For/Host/Proto: appended to when the peer is a trusted proxy, overwritten
-//     otherwise. Hop-by-hop headers and headers named in Connection never cross (ReverseProxy).
+//     normalised form the router matched; the query is kept as received (re-encoded only when
+//     it holds ';' or a broken %-escape, which servers parse differently); Host is the client's.
+//   - X-Forwarded-For/Host/Proto: appended to (For) or kept (Host, Proto) when the peer is a
+//     trusted proxy, overwritten otherwise; a client's Forwarded header is dropped. Hop-by-hop
+//     headers never cross, either way: Connection and every header it names, Proxy-Connection,
+//     Keep-Alive, Proxy-Authenticate, Proxy-Authorization, TE (except "TE: trailers"), Trailer,
+//     Transfer-Encoding, Upgrade. Without a User-Agent none is added.
 //   - Retries follow the route's retry.Policy: a request that failed to connect moves to another
 //     node once (any method, if its body can be replayed); with retries on, an idempotent request
 //     (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) is also retried after a transport failure or a
-//     per-try timeout, its body (up to 64 KiB) kept in memory for the replay. Nothing is retried
-//     once the response has started: retries happen only before the backend's headers arrived.
+//     per-try timeout, its body (up to 64 KiB) kept in memory for the replay; every retry needs
+//     a budget token. Nothing is retried once the response has started: retries happen only
+//     before the backend's headers arrived. With no node left, the last node's error answers.
+//   - Config.Timeout bounds connecting, sending and waiting for the response headers, over all
+//     tries; the policy's PerTryTimeout bounds each try. Once headers arrived nothing cuts the
+//     answer: streams run as long as both sides want.
 //   - Nodes are reached over https when Config.TLSAll is set or their metadata says tls=true.
-//   - Streaming answers (server-sent events, chunked bodies) are flushed as they arrive.
+//   - Answers: status and end-to-end headers are added to what the middleware set; bodies are
+//     copied through pooled 32 KiB buffers, flushed as they arrive for server-sent events and
+//     bodies of unknown length; trailers pass (undeclared ones too); 1xx answers such as 103
+//     Early Hints are passed on (100 Continue is the server's own). A body the node cuts short
+//     aborts the client's response (http.ErrAbortHandler) rather than ending it cleanly.
+//   - An upgrade request ("Connection: upgrade" + Upgrade) is forwarded as one; when the node
+//     switches (101) to the protocol asked for, the client's connection is taken over and bytes
+//     pumped both ways until either side is done; a switch to another protocol is a 502. (The
+//     edge guard admits only "Upgrade: websocket"; the web handler proxies WebSockets itself.)
 //   - Failures are written by apierror: unreachable 502, timeout 504, client gone 499.
 package httphandler
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -29,7 +47,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"sync"
 	"time"
 
@@ -71,37 +88,18 @@ const maxReplayBody = 64 << 10
 
 // Handler is the reverse proxy handler.
 type Handler struct {
-	sel   Selector
-	log   *slog.Logger
-	cfg   Config
-	proxy *httputil.ReverseProxy
+	sel     Selector
+	log     *slog.Logger
+	cfg     Config
+	buffers *sync.Pool // *[]byte of 32 KiB, shared by the handler's route copies
 }
 
-type pickKey struct{}
-
-// errResponseTimeout is the cancel cause when a node did not send response headers in time;
-// errTryTimeout when one try ran out of its per-try timeout.
+// errResponseTimeout is the error of a try cut because the node did not send response headers
+// within the response timeout; errTryTimeout within the per-try timeout.
 var (
 	errResponseTimeout = fmt.Errorf("no response headers in time: %w", context.DeadlineExceeded)
 	errTryTimeout      = fmt.Errorf("no response headers within the per-try timeout: %w", context.DeadlineExceeded)
 )
-
-// attempt is the per-request state the proxy's hooks share through the request context.
-type attempt struct {
-	service string
-	path    string
-	pol     *retry.Policy
-	// in is the inbound request (with the request's context); a retry starts again from it, not
-	// from the outbound request the failed attempt built.
-	in    *http.Request
-	timer *time.Timer // the response timeout of the whole request
-	// The current try: its node, its per-try timer (nil without a per-try timeout).
-	pick     selector.Pick
-	tryTimer *time.Timer
-	tries    int
-	tried    []string
-	token    bool // holds a retry budget token
-}
 
 // New returns the http handler.
 func New(sel Selector, log *slog.Logger, cfg Config) *Handler {
@@ -119,20 +117,13 @@ func New(sel Selector, log *slog.Logger, cfg Config) *Handler {
 		t.TLSClientConfig = cfg.TLS
 		cfg.Transport = t
 	}
-	h := &Handler{sel: sel, log: log, cfg: cfg}
-	h.proxy = &httputil.ReverseProxy{
-		Rewrite:        h.rewrite,
-		Transport:      cfg.Transport,
-		BufferPool:     newBufferPool(),
-		ModifyResponse: h.modifyResponse,
-		ErrorHandler:   h.errorHandler,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	return h
+	return &Handler{sel: sel, log: log, cfg: cfg, buffers: newBufferPool()}
 }
 
 // NewTransport is the shared backend transport: keep-alive pools sized for load, bounded dials,
-// no proxy from the environment (upstreams come only from the registry).
+// no proxy from the environment (upstreams come only from the registry), and no compression of
+// its own: the client's Accept-Encoding crosses as sent and a compressed answer passes through
+// as it is, rather than the transport asking for gzip and inflating it in the gateway.
 func NewTransport(dialTimeout time.Duration, idlePerHost int) *http.Transport {
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
@@ -142,6 +133,7 @@ func NewTransport(dialTimeout time.Duration, idlePerHost int) *http.Transport {
 		MaxIdleConnsPerHost:   idlePerHost,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
 		ForceAttemptHTTP2:     false,
 	}
 }
@@ -172,161 +164,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, apierror.GatewayID, errors.New("http handler reached without a resolved endpoint"))
 		return
 	}
-	h.Forward(w, r, ep.Service, ep.Path)
+	h.forward(w, r, ep.Service, ep.Path)
 }
 
 // Forward proxies r to a node of service at path. The web handler uses it for plain requests.
 func (h *Handler) Forward(w http.ResponseWriter, r *http.Request, service, path string) {
-	pol := h.cfg.Retry
-	pol.Begin()
-	defer pol.End()
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	// The response timeout covers connecting and waiting for headers; a stream that already
-	// started is not cut (ModifyResponse stops the timer).
-	timer := time.AfterFunc(h.cfg.Timeout, func() { cancel(errResponseTimeout) })
-	defer timer.Stop()
-	a := &attempt{service: service, path: path, pol: pol, timer: timer}
-	defer func() {
-		if a.token {
-			pol.Release()
-		}
-	}()
-	ctx = context.WithValue(ctx, pickKey{}, a)
-	a.in = r.WithContext(ctx)
-	if pol.Enabled() && idempotent(r.Method) {
-		if err := keepBody(a.in); err != nil {
-			apierror.Write(w, service, err)
-			return
-		}
-	}
-	h.serveAttempt(w, a)
+	h.forward(w, r, service, path)
 }
 
-func (h *Handler) serveAttempt(w http.ResponseWriter, a *attempt) {
-	pick, err := h.sel.Select(a.service, a.tried...)
-	if err != nil {
-		if len(a.tried) > 0 && errors.Is(err, selector.ErrNoNodes) {
-			err = &apierror.DialError{Address: a.service, Err: errors.New("no other node to retry on")}
-		}
-		apierror.Write(w, a.service, err)
-		return
+// brokenConnection turns the bare io.EOF the transport reports when a node closed the
+// connection after the request was written and before any response byte into the network
+// error it is: like a reset, it counts against the node, may be retried (idempotent requests),
+// and is answered 502 rather than 500.
+func brokenConnection(err error) error {
+	var ne net.Error
+	if errors.Is(err, io.EOF) && !errors.As(err, &ne) {
+		return &net.OpError{Op: "read", Net: "tcp", Err: fmt.Errorf("the node closed the connection without answering: %w", err)}
 	}
-	a.pick = pick
-	a.tries++
-	r := a.in
-	if t := a.pol; t != nil && t.PerTryTimeout > 0 {
-		ctx, cancel := context.WithCancelCause(a.in.Context())
-		defer cancel(nil)
-		a.tryTimer = time.AfterFunc(t.PerTryTimeout, func() { cancel(errTryTimeout) })
-		defer a.tryTimer.Stop()
-		r = a.in.WithContext(ctx)
-	}
-	h.proxy.ServeHTTP(w, r)
+	return err
 }
 
-func attemptFrom(r *http.Request) *attempt {
-	a, _ := r.Context().Value(pickKey{}).(*attempt)
-	return a
-}
-
-func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
-	a := attemptFrom(pr.In)
-	pr.Out.URL.Scheme = "http"
-	if h.cfg.TLSAll || a.pick.Node.TLS() {
-		pr.Out.URL.Scheme = "https"
-	}
-	pr.Out.URL.Host = a.pick.Node.Address
-	pr.Out.URL.Path = a.path
-	pr.Out.URL.RawPath = ""
-	pr.Out.Host = pr.In.Host
-	if h.cfg.TrustedProxies.Trusted(pr.In.RemoteAddr) {
-		// Keep what the trusted proxy in front said and add this hop.
-		if v := pr.In.Header.Values("X-Forwarded-For"); len(v) > 0 {
-			pr.Out.Header["X-Forwarded-For"] = v
-		}
-		pr.SetXForwarded()
-		if v := pr.In.Header.Get("X-Forwarded-Host"); v != "" {
-			pr.Out.Header.Set("X-Forwarded-Host", v)
-		}
-		if v := pr.In.Header.Get("X-Forwarded-Proto"); v != "" {
-			pr.Out.Header.Set("X-Forwarded-Proto", v)
-		}
-		return
-	}
-	pr.SetXForwarded()
-}
-
-func (h *Handler) modifyResponse(resp *http.Response) error {
-	if a := attemptFrom(resp.Request); a != nil {
-		a.timer.Stop()
-		if a.tryTimer != nil {
-			a.tryTimer.Stop()
-		}
-		a.pick.Done(nil)
-	}
-	return nil
-}
-
-func (h *Handler) errorHandler(w http.ResponseWriter, out *http.Request, err error) {
-	a := attemptFrom(out)
-	if a == nil {
-		apierror.Write(w, apierror.GatewayID, err)
-		return
-	}
-	// Our own response timeouts are reported as such (a DeadlineExceeded), to the breaker too,
-	// whatever the transport wrapped them in: the node did not answer in time.
-	switch cause := context.Cause(out.Context()); {
-	case errors.Is(cause, errResponseTimeout):
-		err = errResponseTimeout
-	case errors.Is(cause, errTryTimeout):
-		err = errTryTimeout
-	}
-	a.pick.Done(err)
-	if h.retryable(a, err) {
-		a.tried = append(a.tried, a.pick.Node.ID)
-		in := a.in
-		if in.GetBody != nil && in.Body != nil && in.Body != http.NoBody {
-			body, berr := in.GetBody()
-			if berr != nil {
-				apierror.Write(w, a.service, berr)
-				return
-			}
-			in.Body = body
-		}
-		h.serveAttempt(w, a)
-		return
-	}
-	if isDialError(err) {
-		err = &apierror.DialError{Address: a.pick.Node.Address, Err: err}
-	}
-	h.log.Debug("proxy error", "service", a.service, "node", a.pick.Node.ID, "error", err)
-	apierror.Write(w, a.service, err)
-}
-
-// retryable reports whether the failed try may be made again on another node, and takes the
-// budget token for it. The error handler runs before anything was written to the client.
-func (h *Handler) retryable(a *attempt, err error) bool {
-	if a.in.Context().Err() != nil { // the client left or the response timeout ran out
-		return false
-	}
-	sent := !isDialError(err)
-	if sent && !selector.IsNodeFailure(err) {
-		return false
-	}
-	if !replayable(a.in) || !a.pol.May(a.tries-1, sent, idempotent(a.in.Method)) {
-		return false
-	}
-	if !a.token {
-		a.token = a.pol.Acquire()
-	}
-	return a.token
-}
-
-// isDialError reports a failure to connect: the backend never saw the request.
+// isDialError reports a failure to connect: the backend never saw the request. A TLS
+// handshake that failed on the gateway's side (the node's certificate is not trusted, or the
+// node does not speak TLS) is one too: the request is sent only after the handshake.
 func isDialError(err error) bool {
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	var cert *tls.CertificateVerificationError
+	var rec tls.RecordHeaderError
+	return errors.As(err, &op) && op.Op == "dial" || errors.As(err, &cert) || errors.As(err, &rec)
 }
 
 // idempotent reports whether HTTP says the method may be repeated (RFC 9110 9.2.2).
@@ -345,30 +210,19 @@ func replayable(r *http.Request) bool {
 
 // keepBody reads a small body of known length into memory so a retry can send it again; a body
 // too large or of unknown length is streamed as usual and the request is not retried once sent.
-func keepBody(r *http.Request) error {
+// It returns nil when nothing was kept.
+func keepBody(r *http.Request) ([]byte, error) {
 	if replayable(r) || r.ContentLength < 0 || r.ContentLength > maxReplayBody {
-		return nil
+		return nil, nil
 	}
 	b := make([]byte, r.ContentLength)
 	if _, err := io.ReadFull(r.Body, b); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return apierror.New(http.StatusRequestEntityTooLarge, "request body exceeds the limit of %d bytes", tooBig.Limit)
+			return nil, apierror.New(http.StatusRequestEntityTooLarge, "request body exceeds the limit of %d bytes", tooBig.Limit)
 		}
-		return apierror.BadRequest("", fmt.Errorf("reading the request body: %w", err))
+		return nil, apierror.BadRequest("", fmt.Errorf("reading the request body: %w", err))
 	}
 	_ = r.Body.Close()
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-	r.Body, _ = r.GetBody()
-	return nil
+	return b, nil
 }
-
-// bufferPool recycles the proxy's copy buffers, which otherwise cost 32 KiB per request.
-type bufferPool struct{ p sync.Pool }
-
-func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
-}
-
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }

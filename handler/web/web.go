@@ -226,11 +226,13 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request, ep *res
 // first could not be reached at all.
 func (h *Handler) dialBackend(r *http.Request, ep *resolver.Endpoint) (*websocket.Conn, *http.Response, selector.Pick, error) {
 	var tried []string
+	var lastErr error // why the node tried first could not be reached
 	for {
 		pick, err := h.sel.Select(ep.Service, tried...)
 		if err != nil {
 			if len(tried) > 0 && errors.Is(err, selector.ErrNoNodes) {
-				err = &apierror.DialError{Address: ep.Service, Err: errors.New("no other node to retry on")}
+				// No other node: the first node's own failure says most.
+				err = lastErr
 			}
 			return nil, nil, selector.Pick{}, err
 		}
@@ -262,8 +264,9 @@ func (h *Handler) dialBackend(r *http.Request, ep *resolver.Endpoint) (*websocke
 			return nil, resp, selector.Pick{}, err
 		}
 		pick.Done(err)
+		lastErr = &apierror.DialError{Address: pick.Node.Address, Err: err}
 		if len(tried) > 0 || r.Context().Err() != nil {
-			return nil, nil, selector.Pick{}, &apierror.DialError{Address: pick.Node.Address, Err: err}
+			return nil, nil, selector.Pick{}, lastErr
 		}
 		tried = append(tried, pick.Node.ID)
 	}

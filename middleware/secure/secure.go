@@ -45,7 +45,7 @@
 //     Content-Length or no body); neither is visible to a handler afterwards. A proxy in front
 //     that framed the message the other way would take what follows the body for a new request:
 //     closing the connection after such a request means the gateway never reads those bytes.
-//     (Handlers after this one must leave the header in place; httputil.ReverseProxy does.)
+//     (Handlers after this one must leave the header in place; the http handler's proxy does.)
 //
 // A request whose path, URL and RequestURI are already in that form (the common case: a clean
 // path) is passed on as it is; any other as a shallow copy with its own URL. The header map is
