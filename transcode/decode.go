@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -15,7 +14,7 @@ import (
 // proto.Unmarshal to wire input.
 const maxDepth = protowire.DefaultRecursionLimit
 
-// decoder is the state of one AppendWire call; decoders are pooled.
+// decoder is the state of one AppendWire call; decoders are pooled (see scratch).
 type decoder struct {
 	reader
 	lengths
@@ -27,13 +26,14 @@ type decoder struct {
 	ikeys   []uint64 // per open map: integer and bool keys read so far
 }
 
-var decoders = sync.Pool{New: func() any { return new(decoder) }}
-
 // AppendWire appends the protobuf wire encoding of the JSON object in json to dst. It accepts
 // what protojson.Unmarshal accepts (see the package comment) and returns an *Error otherwise,
 // with dst cut back to its original length.
 func (p *Plan) AppendWire(dst, json []byte) ([]byte, error) {
-	d := decoders.Get().(*decoder)
+	d, _ := p.scratch.decoders.Get().(*decoder)
+	if d == nil {
+		d = new(decoder)
+	}
 	d.in, d.i, d.depth = json, 0, 0
 	n0 := len(dst)
 	d.ws()
@@ -54,7 +54,7 @@ func (p *Plan) AppendWire(dst, json []byte) ([]byte, error) {
 		d.scratch, d.keys, d.fixups = nil, nil, nil // do not keep what one large request needed
 	}
 	d.keys = d.keys[:0]
-	decoders.Put(d)
+	p.scratch.decoders.Put(d)
 	if err != nil {
 		return dst[:n0], err
 	}

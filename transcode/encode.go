@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -44,8 +43,9 @@ type mapItem struct {
 	entryEnd   int
 }
 
-// encoder is the state of one AppendJSON call; encoders are pooled. entries, slots and items
-// are stacks: each message or map takes its part on top and gives it back when done.
+// encoder is the state of one AppendJSON call; encoders are pooled (see scratch). entries,
+// slots and items are stacks: each message or map takes its part on top and gives it back when
+// done.
 type encoder struct {
 	opts    Options
 	depth   int
@@ -54,14 +54,15 @@ type encoder struct {
 	items   []mapItem
 }
 
-var encoders = sync.Pool{New: func() any { return new(encoder) }}
-
 // AppendJSON appends the JSON form of the protobuf message in wire to dst, as protojson.Marshal
 // writes it with the given options (but without its random spaces). Unknown fields are
 // skipped. It returns an *Error, and dst cut back to its original length, when wire is
 // malformed or a value cannot be written (see the package comment).
 func (p *Plan) AppendJSON(dst, wire []byte, opts Options) ([]byte, error) {
-	e := encoders.Get().(*encoder)
+	e, _ := p.scratch.encoders.Get().(*encoder)
+	if e == nil {
+		e = new(encoder)
+	}
 	e.opts, e.depth = opts, 0
 	n0 := len(dst)
 	dst, err := e.message(dst, p, wire)
@@ -69,7 +70,7 @@ func (p *Plan) AppendJSON(dst, wire []byte, opts Options) ([]byte, error) {
 	if cap(e.entries) > 4096 || cap(e.items) > 4096 || cap(e.slots) > 4096 {
 		e.entries, e.items, e.slots = nil, nil, nil // do not keep what one large message needed
 	}
-	encoders.Put(e)
+	p.scratch.encoders.Put(e)
 	if err != nil {
 		return dst[:n0], err
 	}

@@ -2,6 +2,7 @@ package transcode
 
 import (
 	"fmt"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -40,6 +41,17 @@ type Plan struct {
 	// words is the number of uint64 words of the "seen" bit set AppendWire keeps per object:
 	// one bit per field, then one per oneof.
 	words int
+
+	// scratch recycles the working state of AppendWire and AppendJSON calls. It is the one
+	// mutable part of a plan, safe for concurrent use, and shared by the plans one Compile built.
+	scratch *scratch
+}
+
+// scratch holds the pools of per-call state: owned by plans rather than kept in package
+// variables, so they live and die with the plans' cache.
+type scratch struct {
+	decoders sync.Pool // *decoder
+	encoders sync.Pool // *encoder
 }
 
 // oneof lists the members of one oneof.
@@ -119,13 +131,14 @@ func (p *Plan) Name() protoreflect.FullName { return p.name }
 // ErrUnsupported when md or a message reachable from it needs protojson (see the package
 // comment); callers cache the result either way, per descriptor.
 func Compile(md protoreflect.MessageDescriptor) (*Plan, error) {
-	c := compiler{plans: map[protoreflect.FullName]*Plan{}, enums: map[protoreflect.FullName]*enumInfo{}}
+	c := compiler{plans: map[protoreflect.FullName]*Plan{}, enums: map[protoreflect.FullName]*enumInfo{}, scratch: &scratch{}}
 	return c.message(md)
 }
 
 type compiler struct {
-	plans map[protoreflect.FullName]*Plan
-	enums map[protoreflect.FullName]*enumInfo
+	plans   map[protoreflect.FullName]*Plan
+	enums   map[protoreflect.FullName]*enumInfo
+	scratch *scratch
 }
 
 func unsupported(md protoreflect.Descriptor, why string) error {
@@ -136,7 +149,7 @@ func (c *compiler) message(md protoreflect.MessageDescriptor) (*Plan, error) {
 	if p, ok := c.plans[md.FullName()]; ok {
 		return p, nil // compiled, or being compiled higher up a recursive type
 	}
-	p := &Plan{name: md.FullName()}
+	p := &Plan{name: md.FullName(), scratch: c.scratch}
 	c.plans[md.FullName()] = p
 
 	if opts, ok := md.Options().(*descriptorpb.MessageOptions); ok && opts.GetMessageSetWireFormat() {

@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -63,6 +62,7 @@ type Handler struct {
 	log     *slog.Logger
 	cfg     Config
 	headers callmeta.Headers
+	bufs    *rpc.Buffers // request bodies; shared by the handler's routes
 }
 
 // New returns the api handler.
@@ -79,7 +79,7 @@ func New(caller *rpc.Caller, descs rpc.Descriptors, log *slog.Logger, cfg Config
 	if cfg.MaxMemory <= 0 || cfg.MaxMemory > cfg.BodyLimit {
 		cfg.MaxMemory = cfg.BodyLimit
 	}
-	return &Handler{caller: caller, descs: descs, log: log, cfg: cfg, headers: callmeta.NewHeaders(cfg.ForwardHeaders)}
+	return &Handler{caller: caller, descs: descs, log: log, cfg: cfg, headers: callmeta.NewHeaders(cfg.ForwardHeaders), bufs: &rpc.Buffers{}}
 }
 
 // Route returns a handler with a route's own limits.
@@ -131,7 +131,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 	if m.Input.FullName() != requestName || m.Output.FullName() != responseName || m.ClientStreaming() || m.ServerStreaming() {
 		return apierror.New(http.StatusNotFound, "%s is not an api endpoint: it must be a unary method from %s to %s", ep.Method, requestName, responseName)
 	}
-	req, err := BuildRequest(r, ep.Path, h.cfg.BodyLimit, h.cfg.MaxMemory)
+	bp, err := rpc.ReadBody(r, h.cfg.BodyLimit, h.bufs)
+	if err != nil {
+		return err
+	}
+	// The request message refers to the body; the proto codec copies it into the call's own
+	// buffer, so once Invoke has returned nothing does.
+	defer h.bufs.Put(bp)
+	req, err := buildRequest(r, ep.Path, bp, h.cfg.MaxMemory)
 	if err != nil {
 		return err
 	}
@@ -153,17 +160,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 // X-Forwarded-For is set to the peer's address alone: whether an incoming one is believed is the
 // caller's decision (the handler appends to it for trusted proxies).
 func BuildRequest(r *http.Request, path string, limit, maxMemory int64) (*apipb.Request, error) {
-	src := r.Body
-	if src == nil {
-		src = http.NoBody
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, src, limit))
+	bp, err := rpc.ReadBody(r, limit, nil) // the caller keeps the request, so the body is its own
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, apierror.New(http.StatusRequestEntityTooLarge, "request body exceeds the limit of %d bytes", limit)
-		}
-		return nil, fmt.Errorf("reading the request body: %w", err)
+		return nil, err
+	}
+	return buildRequest(r, path, bp, maxMemory)
+}
+
+// buildRequest is BuildRequest with the body already read (nil: none).
+func buildRequest(r *http.Request, path string, bp *[]byte, maxMemory int64) (*apipb.Request, error) {
+	var body []byte
+	if bp != nil {
+		body = *bp
 	}
 	req := &apipb.Request{
 		Method: r.Method,

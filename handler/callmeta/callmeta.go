@@ -16,9 +16,15 @@ import (
 	"google.golang.org/grpc/metadata"
 )
 
-// OutgoingContext returns ctx carrying the metadata m builds from h.
+// OutgoingContext returns ctx carrying the metadata m builds from h, or ctx itself when no
+// header crosses: the backend sees the same (no metadata), and the call saves the context and
+// the map. Request contexts carry no outgoing metadata of their own that this would keep.
 func (m Headers) OutgoingContext(ctx context.Context, h http.Header) context.Context {
-	return metadata.NewOutgoingContext(ctx, m.Outgoing(h))
+	md := m.AppendOutgoing(nil, h)
+	if md == nil {
+		return ctx
+	}
+	return metadata.NewOutgoingContext(ctx, md)
 }
 
 // MetadataPrefix marks request headers passed to backends with the prefix stripped, and
@@ -64,21 +70,40 @@ func NewHeaders(extra []string) Headers {
 // ones, so a key given both ways has its values in a stable order (header map iteration alone
 // would shuffle them).
 func (m Headers) Outgoing(h http.Header) metadata.MD {
-	md := metadata.MD{}
+	if md := m.AppendOutgoing(nil, h); md != nil {
+		return md
+	}
+	return metadata.MD{}
+}
+
+// AppendOutgoing adds the metadata Outgoing builds from h to md and returns md, allocated only
+// when a header crosses (nil then means none did). A caller that recycles md between calls
+// clears it first. Values may share h's arrays (see appendPrintable): grpc only reads
+// metadata, and encodes it into the call's headers before the call returns.
+func (m Headers) AppendOutgoing(md metadata.MD, h http.Header) metadata.MD {
 	for k, vs := range h {
 		key, ok := m.allow[k]
 		if !ok || !forwardable(h, k, key) {
 			continue
 		}
+		if md == nil {
+			md = make(metadata.MD, 2)
+		}
 		md[key] = appendPrintable(md[key], vs)
 	}
 	for k, vs := range h {
-		if _, ok := m.allow[k]; ok || !strings.HasPrefix(k, MetadataPrefix) || len(k) == len(MetadataPrefix) {
+		if len(k) <= len(MetadataPrefix) || !strings.HasPrefix(k, MetadataPrefix) {
+			continue
+		}
+		if _, ok := m.allow[k]; ok {
 			continue
 		}
 		key := strings.ToLower(k[len(MetadataPrefix):])
 		if !validMetadataKey(key) || !forwardable(h, k, key) {
 			continue
+		}
+		if md == nil {
+			md = make(metadata.MD, 2)
 		}
 		md[key] = appendPrintable(md[key], vs)
 	}
@@ -125,21 +150,36 @@ func validMetadataKey(key string) bool {
 
 // appendPrintable appends the values gRPC can carry as text metadata (printable ASCII); others
 // would make the whole call fail inside grpc-go with a 500, for a header the backend may not
-// even read.
+// even read. When dst is nil and every value qualifies, which is the common case, it returns vs
+// itself, capped so that a later append copies instead of writing into the header's array.
 func appendPrintable(dst, vs []string) []string {
+	if dst == nil && len(vs) > 0 && allPrintable(vs) {
+		return vs[:len(vs):len(vs)]
+	}
 	for _, v := range vs {
-		ok := true
-		for i := 0; i < len(v); i++ {
-			if v[i] < 0x20 || v[i] > 0x7e {
-				ok = false
-				break
-			}
-		}
-		if ok {
+		if printable(v) {
 			dst = append(dst, v)
 		}
 	}
 	return dst
+}
+
+func allPrintable(vs []string) bool {
+	for _, v := range vs {
+		if !printable(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func printable(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // WriteMetadata copies backend header and trailer metadata to the response as Grpc-Metadata-*.

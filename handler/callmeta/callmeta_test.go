@@ -175,3 +175,39 @@ func TestRequestTimeout(t *testing.T) {
 		})
 	}
 }
+
+func TestAppendOutgoingReusesAndNeverWritesTheHeader(t *testing.T) {
+	m := NewHeaders([]string{"X-Tenant"})
+	if md := m.AppendOutgoing(nil, header("Accept", "x")); md != nil {
+		t.Errorf("nothing crosses, yet AppendOutgoing allocated %v", md)
+	}
+
+	// A map recycled between calls holds exactly the second call's metadata.
+	md := m.AppendOutgoing(nil, header("Authorization", "a", "X-Tenant", "t1"))
+	clear(md)
+	h2 := header("X-Request-Id", "r2", "Grpc-Metadata-Trace", "t2")
+	if got := m.AppendOutgoing(md, h2); !reflect.DeepEqual(got, m.Outgoing(h2)) || !reflect.DeepEqual(got, metadata.MD{"x-request-id": {"r2"}, "trace": {"t2"}}) {
+		t.Errorf("recycled map = %v", got)
+	}
+
+	// Values may share the header's array, but nothing written to the metadata reaches it, even
+	// when the array has room: a key given both ways, and an append by the caller, copy.
+	vals := make([]string, 1, 4)
+	vals[0] = "a"
+	h := http.Header{"X-Tenant": vals, "Grpc-Metadata-X-Tenant": {"b"}}
+	md = m.AppendOutgoing(nil, h)
+	if got := md["x-tenant"]; !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Fatalf("x-tenant = %q", got)
+	}
+	md["x-tenant"] = append(md["x-tenant"], "c")
+	if vals[:4][1] != "" || vals[:4][2] != "" || len(h["X-Tenant"]) != 1 {
+		t.Errorf("the header's array was written: %q", vals[:4])
+	}
+	only := header("X-Tenant", "only")
+	md = m.AppendOutgoing(nil, only)
+	md["x-tenant"] = append(md["x-tenant"], "more") // a copy: what follows leaves the header be
+	md["x-tenant"][0] = "changed"
+	if !reflect.DeepEqual(only["X-Tenant"], []string{"only"}) {
+		t.Errorf("header changed: %q", only["X-Tenant"])
+	}
+}

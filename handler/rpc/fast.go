@@ -25,17 +25,3 @@ func (p *plans) get(md protoreflect.MessageDescriptor) *transcode.Plan {
 	v, _ := p.m.LoadOrStore(md, plan)
 	return v.(*transcode.Plan)
 }
-
-// bufs recycles the wire and JSON buffers of the fast path, so a call allocates no buffer of
-// its own once the pool is warm.
-var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-func getBuf() *[]byte { return bufs.Get().(*[]byte) }
-
-func putBuf(b *[]byte) {
-	if cap(*b) > 1<<20 { // do not keep what one huge message grew
-		return
-	}
-	*b = (*b)[:0]
-	bufs.Put(b)
-}

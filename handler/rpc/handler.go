@@ -8,7 +8,8 @@
 //     application/x-www-form-urlencoded body, or application/protobuf bytes forwarded untouched;
 //     then query parameters and path variables are set on top (dotted names reach nested fields).
 //   - The answer is JSON (protojson, lowerCamel names unless configured, zero values emitted unless
-//     configured), or the backend's protobuf bytes when Accept asks for application/protobuf.
+//     configured), or the backend's protobuf bytes when Accept asks for application/protobuf,
+//     written in one piece with its Content-Length.
 //   - Authorization, X-Request-Id, Grpc-Metadata-* (prefix stripped) and configured headers become
 //     metadata; backend header and trailer metadata come back as Grpc-Metadata-* headers.
 //   - Grpc-Timeout or Timeout set the deadline within the route's maximum; a client that goes
@@ -21,18 +22,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/edgeapi/gateway/transcode"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -78,9 +78,10 @@ type Handler struct {
 	log     *slog.Logger
 	cfg     Config
 	headers callmeta.Headers
-	codec   codec
 	marshal protojson.MarshalOptions
 	plans   *plans
+	bufs    *Buffers // shared by the handler's routes, like plans and calls
+	calls   *calls
 }
 
 // New returns the rpc handler.
@@ -103,15 +104,17 @@ func New(caller *Caller, descs Descriptors, log *slog.Logger, cfg Config) (*Hand
 	if cfg.WSReadLimit <= 0 {
 		cfg.WSReadLimit = 1 << 20
 	}
+	bufs := &Buffers{}
 	return &Handler{
 		caller:  caller,
 		descs:   descs,
 		log:     log,
 		cfg:     cfg,
 		headers: callmeta.NewHeaders(cfg.ForwardHeaders),
-		codec:   newCodec(),
 		marshal: protojson.MarshalOptions{UseProtoNames: cfg.UseProtoNames, EmitUnpopulated: !cfg.OmitZeroValues},
 		plans:   &plans{},
+		bufs:    bufs,
+		calls:   newCalls(newCodec(), bufs),
 	}, nil
 }
 
@@ -170,34 +173,36 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 		return h.serveStream(w, r, ep, set, m)
 	}
 
-	wantProto := acceptsProtobuf(r.Header.Get("Accept"))
-	if done, err := h.serveFast(ctx, w, r, ep, set, m, wantProto); done {
-		return err
-	}
-	req, err := h.request(r, ep, set, m)
+	body, err := h.readBody(r)
 	if err != nil {
 		return err
 	}
-	ctx = metadata.NewOutgoingContext(ctx, h.headers.Outgoing(r.Header))
-	var header, trailer metadata.MD
-	opts := []grpc.CallOption{grpc.Header(&header), grpc.Trailer(&trailer), grpc.ForceCodecV2(h.codec)}
+	defer body.Free() // after the call: a protobuf body goes to the backend as it is
 
-	var resp any
+	c := h.calls.get()
+	defer h.calls.put(c)
+	wantProto := acceptsProtobuf(r.Header.Get("Accept"))
+	if done, err := h.serveFast(ctx, w, r, ep, set, m, c, body.ReadOnlyData(), wantProto); done {
+		return err
+	}
+	req, err := h.request(r, ep, set, m, body)
+	if err != nil {
+		return err
+	}
+	ctx = c.outgoingContext(ctx, h.headers, r.Header)
+	var resp any = &c.resp
 	var dyn *dynamicpb.Message
-	if wantProto {
-		resp = &rawFrame{}
-	} else {
+	if !wantProto {
 		dyn = dynamicpb.NewMessage(m.Output)
 		resp = dyn
 	}
-	if err := h.caller.Invoke(ctx, ep.Service, m.Path, req, resp, append(opts, retryOption(m))...); err != nil {
-		callmeta.WriteMetadata(w.Header(), header, trailer)
+	if err := h.caller.Invoke(ctx, ep.Service, m.Path, req, resp, c.options(retryOption(m))...); err != nil {
+		callmeta.WriteMetadata(w.Header(), c.header, c.trailer)
 		return h.callError(err, set)
 	}
-	callmeta.WriteMetadata(w.Header(), header, trailer)
+	callmeta.WriteMetadata(w.Header(), c.header, c.trailer)
 	if wantProto {
-		w.Header().Set("Content-Type", "application/protobuf")
-		_, _ = w.Write(resp.(*rawFrame).b)
+		writeAnswer(w, "application/protobuf", c.resp.bytes())
 		return nil
 	}
 	mo := h.marshal
@@ -206,20 +211,19 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep *resolver.End
 	if err != nil {
 		return fmt.Errorf("encoding the %s answer as JSON: %w", m.Output.FullName(), err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out)
+	writeAnswer(w, "application/json", out)
 	return nil
 }
 
 // serveFast transcodes JSON straight to protobuf wire bytes and back with the descriptors'
 // plans, never building a message. It takes requests whose message is the JSON body alone (no
 // query parameters, path variables or form fields); done is false when the slow path must run,
-// in which case nothing was read or written.
-func (h *Handler) serveFast(ctx context.Context, w http.ResponseWriter, r *http.Request, ep *resolver.Endpoint, set *descriptor.Set, m *descriptor.Method, wantProto bool) (done bool, err error) {
+// in which case nothing was written and c is as it was.
+func (h *Handler) serveFast(ctx context.Context, w http.ResponseWriter, r *http.Request, ep *resolver.Endpoint, set *descriptor.Set, m *descriptor.Method, c *unaryCall, body []byte, wantProto bool) (done bool, err error) {
 	if r.URL.RawQuery != "" || len(ep.Vars) > 0 {
 		return false, nil
 	}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct := mediaType(r.Header.Get("Content-Type"))
 	if ct != "" && ct != "application/json" && ct != "application/x-www-form-urlencoded" {
 		return false, nil
 	}
@@ -228,64 +232,80 @@ func (h *Handler) serveFast(ctx context.Context, w http.ResponseWriter, r *http.
 	if in == nil || (out == nil && !wantProto) {
 		return false, nil
 	}
-	body, err := readBody(r, h.cfg.BodyLimit)
-	if err != nil {
-		return true, err
-	}
 	if ct == "application/x-www-form-urlencoded" && !looksLikeJSON(body) {
-		// A real form: the slow path parses it. The body was read, so hand it back.
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		return false, nil
+		return false, nil // a real form: the slow path parses it
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = emptyObject
 	}
-	reqBuf := getBuf()
-	defer putBuf(reqBuf)
-	wire, err := in.AppendWire(*reqBuf, body)
+	// The wire form is rarely longer than its JSON; when it is, AppendWire grows the buffer.
+	wp := h.bufs.Get(len(body))
+	wire, err := in.AppendWire((*wp)[:0], body)
+	*wp = wire
 	if err != nil {
+		h.bufs.Put(wp)
 		// Unsupported types, and bad input too: the slow path decides, so a client gets the
 		// same answer, with the same wording, whichever path its request took.
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		return false, nil
 	}
-	*reqBuf = wire
+	// Reference counted: grpc may write the bytes after Invoke returns (see outFrame).
+	c.req.buf = mem.NewBuffer(wp, h.bufs)
 
-	ctx = h.headers.OutgoingContext(ctx, r.Header)
-	var header, trailer metadata.MD
-	resp := rawFrame{}
-	if err := h.caller.Invoke(ctx, ep.Service, m.Path, &rawFrame{b: wire}, &resp,
-		grpc.Header(&header), grpc.Trailer(&trailer), grpc.ForceCodecV2(h.codec), retryOption(m)); err != nil {
-		callmeta.WriteMetadata(w.Header(), header, trailer)
+	ctx = c.outgoingContext(ctx, h.headers, r.Header)
+	err = h.caller.Invoke(ctx, ep.Service, m.Path, &c.req, &c.resp, c.options(retryOption(m))...)
+	c.req.release() // grpc keeps its own reference while it still writes the bytes
+	if err != nil {
+		callmeta.WriteMetadata(w.Header(), c.header, c.trailer)
 		return true, h.callError(err, set)
 	}
-	callmeta.WriteMetadata(w.Header(), header, trailer)
+	callmeta.WriteMetadata(w.Header(), c.header, c.trailer)
 	if wantProto {
-		w.Header().Set("Content-Type", "application/protobuf")
-		_, _ = w.Write(resp.b)
+		writeAnswer(w, "application/protobuf", c.resp.bytes())
 		return true, nil
 	}
-	outBuf := getBuf()
-	defer putBuf(outBuf)
-	js, err := out.AppendJSON(*outBuf, resp.b, transcode.Options{UseProtoNames: h.cfg.UseProtoNames, EmitUnpopulated: !h.cfg.OmitZeroValues})
+	answer := c.resp.bytes()
+	// JSON is usually under twice the size of its wire form; AppendJSON grows the buffer if not.
+	jp := h.bufs.Get(2*len(answer) + 64)
+	defer h.bufs.Put(jp)
+	js, err := out.AppendJSON((*jp)[:0], answer, transcode.Options{UseProtoNames: h.cfg.UseProtoNames, EmitUnpopulated: !h.cfg.OmitZeroValues})
+	*jp = js
 	if err != nil {
 		return true, apierror.New(http.StatusBadGateway, "the backend's %s answer does not decode: %v", m.Output.FullName(), err)
 	}
-	*outBuf = js
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(js)
+	writeAnswer(w, "application/json", js)
 	return true, nil
 }
 
 var emptyObject = []byte("{}")
 
-// request builds the request message: body first, then query parameters and path variables.
-func (h *Handler) request(r *http.Request, ep *resolver.Endpoint, set *descriptor.Set, m *descriptor.Method) (any, error) {
-	body, err := readBody(r, h.cfg.BodyLimit)
-	if err != nil {
-		return nil, err
+// writeAnswer writes a complete answer with its Content-Type and Content-Length, so net/http
+// sends it in one piece instead of chunked once it outgrows its 2 KiB response buffer.
+func writeAnswer(w http.ResponseWriter, contentType string, body []byte) {
+	// One allocation for both header values; each slice is capped so that appending to one
+	// cannot overwrite the other.
+	vals := []string{contentType, strconv.Itoa(len(body))}
+	hdr := w.Header()
+	hdr["Content-Type"] = vals[0:1:1]
+	hdr["Content-Length"] = vals[1:2:2]
+	_, _ = w.Write(body)
+}
+
+// readBody reads the request body into a reference-counted pooled buffer; empty when the
+// request has none. The caller frees it once the call no longer needs it.
+func (h *Handler) readBody(r *http.Request) (mem.Buffer, error) {
+	bp, err := ReadBody(r, h.cfg.BodyLimit, h.bufs)
+	if err != nil || bp == nil {
+		return mem.SliceBuffer(nil), err
 	}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mem.NewBuffer(bp, h.bufs), nil
+}
+
+// request builds the request message from body (the request's, see readBody): body first,
+// then query parameters and path variables. A protobuf body is sent as it is, from body's
+// buffer, so body must stay referenced until the call is over.
+func (h *Handler) request(r *http.Request, ep *resolver.Endpoint, set *descriptor.Set, m *descriptor.Method, bodyBuf mem.Buffer) (any, error) {
+	body := bodyBuf.ReadOnlyData()
+	ct := mediaType(r.Header.Get("Content-Type"))
 	if isProtobuf(ct) {
 		if len(r.URL.RawQuery) > 0 || len(ep.Vars) > 0 {
 			return nil, apierror.New(http.StatusBadRequest, "a protobuf body cannot be combined with query parameters or path variables")
@@ -295,7 +315,7 @@ func (h *Handler) request(r *http.Request, ep *resolver.Endpoint, set *descripto
 		if err := (proto.UnmarshalOptions{}).Unmarshal(body, dynamicpb.NewMessage(m.Input)); err != nil {
 			return nil, apierror.BadRequest("", fmt.Errorf("invalid protobuf body for %s: %w", m.Input.FullName(), err))
 		}
-		return &rawFrame{b: body}, nil
+		return &outFrame{buf: bodyBuf}, nil
 	}
 	msg := dynamicpb.NewMessage(m.Input)
 	switch {
@@ -371,21 +391,6 @@ func badField(err error) error {
 	return apierror.BadRequest("", err)
 }
 
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, apierror.New(http.StatusRequestEntityTooLarge, "request body exceeds the limit of %d bytes", limit)
-		}
-		return nil, fmt.Errorf("reading the request body: %w", err)
-	}
-	return body, nil
-}
-
 // callError keeps the backend's status and renders its details with the service's own types.
 func (h *Handler) callError(err error, set *descriptor.Set) error {
 	st, ok := status.FromError(err)
@@ -397,14 +402,24 @@ func (h *Handler) callError(err error, set *descriptor.Set) error {
 	return e
 }
 
+// mediaType is the media type of a Content-Type value as mime.ParseMediaType returns it, without
+// its parsing (and its parameter map) for the plain value almost every JSON client sends.
+func mediaType(contentType string) string {
+	if contentType == "" || contentType == "application/json" {
+		return contentType
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt
+}
+
 func isProtobuf(ct string) bool {
 	return ct == "application/protobuf" || ct == "application/x-protobuf" || ct == "application/octet-stream+protobuf"
 }
 
 // acceptsProtobuf reports whether the Accept header asks for protobuf before JSON.
 func acceptsProtobuf(accept string) bool {
-	if accept == "" {
-		return false
+	if !containsFold(accept, "protobuf") {
+		return false // every type isProtobuf takes has it: no need to split and parse
 	}
 	for _, part := range strings.Split(accept, ",") {
 		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
@@ -413,6 +428,20 @@ func acceptsProtobuf(accept string) bool {
 		}
 		if mt == "application/json" || mt == "*/*" {
 			return false
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains substr (lower-case ASCII) in any case.
+func containsFold(s, substr string) bool {
+	for i := 0; i+len(substr) <= len(s); i++ {
+		j := 0
+		for j < len(substr) && s[i+j]|0x20 == substr[j] {
+			j++
+		}
+		if j == len(substr) {
+			return true
 		}
 	}
 	return false

@@ -91,14 +91,20 @@ func (d staticDescs) Get(_ context.Context, service string) (*descriptor.Set, er
 
 // startOrderServer serves orderSrv on 127.0.0.1:0 and returns a client connection to it.
 func startOrderServer(t *testing.T) (*orderSrv, *grpc.ClientConn) {
+	impl := &orderSrv{}
+	return impl, serveGRPC(t, func(s *grpc.Server) { order.RegisterOrderSrvServer(s, impl) })
+}
+
+// serveGRPC serves what register adds on 127.0.0.1:0 until the test ends and returns a client
+// connection to it.
+func serveGRPC(t *testing.T, register func(*grpc.Server), opts ...grpc.ServerOption) *grpc.ClientConn {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	impl := &orderSrv{}
-	s := grpc.NewServer()
-	order.RegisterOrderSrvServer(s, impl)
+	s := grpc.NewServer(opts...)
+	register(s)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Serve(lis) }()
 	t.Cleanup(func() { s.Stop(); <-done })
@@ -107,7 +113,7 @@ func startOrderServer(t *testing.T) (*orderSrv, *grpc.ClientConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cc.Close() })
-	return impl, cc
+	return cc
 }
 
 func newTestHandler(t *testing.T, cc *grpc.ClientConn, cfg Config) *Handler {

@@ -54,12 +54,17 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, ep *resolv
 	if m.ClientStreaming() {
 		return h.serveWebSocketStream(ctx, w, r, ep, set, m)
 	}
-	req, err := h.request(r, ep, set, m)
+	body, err := h.readBody(r)
+	if err != nil {
+		return err
+	}
+	defer body.Free() // after the stream: a protobuf body goes to the backend as it is
+	req, err := h.request(r, ep, set, m, body)
 	if err != nil {
 		return err
 	}
 	ctx = h.headers.OutgoingContext(ctx, r.Header)
-	cs, done, err := h.caller.NewStream(ctx, ep.Service, &grpc.StreamDesc{ServerStreams: true}, m.Path, grpc.ForceCodecV2(h.codec))
+	cs, done, err := h.caller.NewStream(ctx, ep.Service, &grpc.StreamDesc{ServerStreams: true}, m.Path, h.calls.codecOpt)
 	if err != nil {
 		return h.callError(err, set)
 	}
@@ -217,7 +222,7 @@ func (h *Handler) serveWebSocketStream(ctx context.Context, w http.ResponseWrite
 	defer cancel()
 	desc := &grpc.StreamDesc{ClientStreams: true, ServerStreams: m.ServerStreaming()}
 	var header metadata.MD
-	cs, done, err := h.caller.NewStream(ctx, ep.Service, desc, m.Path, grpc.ForceCodecV2(h.codec), grpc.Header(&header))
+	cs, done, err := h.caller.NewStream(ctx, ep.Service, desc, m.Path, h.calls.codecOpt, grpc.Header(&header))
 	if err != nil {
 		return h.callError(err, set)
 	}
