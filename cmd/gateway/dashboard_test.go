@@ -374,6 +374,19 @@ func TestDashboardBrowser(t *testing.T) {
 	g := startGateway(t, seed.gatewayYAML())
 	waitServices(t, g, clocksrv.Name, ordersrv.Name, usersrv.Name)
 
+	// Not t.TempDir: Chromium's helper processes can still be writing into their profile for a
+	// moment after the browser is gone, and TempDir's cleanup fails the test when the directory
+	// will not go away at once.
+	profile, err := os.MkdirTemp("", "gateway-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for os.RemoveAll(profile) != nil && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond) // polling for the helpers to exit
+		}
+	})
 	var out bytes.Buffer
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
@@ -385,7 +398,7 @@ func TestDashboardBrowser(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 1100),
 		chromedp.CombinedOutput(&out),
 	}

@@ -333,7 +333,6 @@ func TestHardeningMaxConcurrent(t *testing.T) {
 // JSON; credentials are announced only when configured.
 func TestHardeningCORS(t *testing.T) {
 	t.Parallel()
-	srv := testsvc.Start(t, "n1")
 	const origin = "https://app.example.com"
 	preflight := func(t *testing.T, g *testGateway, origin, method string) reply {
 		t.Helper()
@@ -343,6 +342,8 @@ func TestHardeningCORS(t *testing.T) {
 	for _, creds := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allow_credentials=%v", creds), func(t *testing.T) {
 			t.Parallel()
+			// A backend of its own: the subtests run in parallel and each counts its calls.
+			srv := testsvc.Start(t, "n1")
 			g := startGateway(t, gatewayYAML(fmt.Sprintf(`cors:
   allowed_origins: [%q]
   allowed_methods: [POST]
