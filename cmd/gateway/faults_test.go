@@ -91,12 +91,33 @@ func faultLoad(client *http.Client, url, body string, workers, max int, d time.D
 // TestFaultBackendKilled: one of three backends is killed while four clients send requests.
 // Only requests in flight on it may fail; once the connection's failure is known (a short settle
 // window), calls that would go to it never leave and are retried on another node, and its
-// breaker opens: no request fails.
+// breaker opens: no request fails. With retries on and a method its descriptor declares
+// idempotent, the requests in flight at the kill are retried on a survivor too: none fails.
 func TestFaultBackendKilled(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		retries bool
+	}{
+		{name: "retries off"},
+		{name: "idempotent, retries on", retries: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			faultBackendKilled(t, tc.retries)
+		})
+	}
+}
+
+func faultBackendKilled(t *testing.T, retries bool) {
 	nodes := []*testsvc.Server{testsvc.Start(t, "n0"), testsvc.Start(t, "n1"), testsvc.Start(t, "n2")}
-	g := startGateway(t, gatewayYAML("selector:\n  breaker:\n    consecutive_failures: 3\n    open_timeout: 30s\n",
-		svc(echoService, nodes[0].Addr, nodes[1].Addr, nodes[2].Addr)))
+	extra := "selector:\n  breaker:\n    consecutive_failures: 3\n    open_timeout: 30s\n"
+	label := "retries off"
+	if retries {
+		extra += "retry:\n  attempts: 2\nrpc:\n  services:\n" + idempotentDescriptors(t, echoService)
+		label = "retries on, idempotent method"
+	}
+	g := startGateway(t, gatewayYAML(extra, svc(echoService, nodes[0].Addr, nodes[1].Addr, nodes[2].Addr)))
 	for range 3 {
 		wantOK(t, g.post(t, "/echoservice/Echo/Unary", `{}`)) // descriptors loaded, every connection up
 	}
@@ -151,8 +172,11 @@ func TestFaultBackendKilled(t *testing.T) {
 	for _, st := range g.gw.sel.States(echoService) {
 		states[st.Node.ID] = st.Breaker
 	}
-	t.Logf("FAULT backend killed (1 of 3, 4 clients): %d requests, %d ok; failed: %d before the kill, %d in flight at the kill, %d sent in the %s after it, %d sent later; the victim had served %d calls; breakers %v; sample failures %q",
-		len(results), ok, before, inflight, window, settle, after, victimCalls, states, failures)
+	t.Logf("FAULT backend killed (1 of 3, 4 clients, %s): %d requests, %d ok; failed: %d before the kill, %d in flight at the kill, %d sent in the %s after it, %d sent later; the victim had served %d calls; breakers %v; sample failures %q",
+		label, len(results), ok, before, inflight, window, settle, after, victimCalls, states, failures)
+	if retries && inflight+window != 0 {
+		t.Errorf("%d requests failed around the kill although they could be retried", inflight+window)
+	}
 	if before != 0 {
 		t.Errorf("%d requests failed before the kill", before)
 	}
