@@ -50,6 +50,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	inflight *prometheus.GaugeVec
 	events   *prometheus.CounterVec
+	retries  *prometheus.CounterVec
 
 	// series caches the request collectors of every label set seen (see seriesFor): a
 	// copy-on-write map, read without locking; mu serialises additions.
@@ -78,7 +79,11 @@ func New(src Sources) *Metrics {
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gateway_events_total", Help: "Events by outcome: published (acknowledged) or failed.",
 	}, []string{"outcome"})
-	m.reg.MustRegister(m.requests, m.duration, m.inflight, m.events,
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_retries_total",
+		Help: "Retries on another node by service and outcome: retried, or over_budget (the route's retry budget refused it).",
+	}, []string{"service", "outcome"})
+	m.reg.MustRegister(m.requests, m.duration, m.inflight, m.events, m.retries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.Breakers != nil {
 		m.reg.MustRegister(&breakerCollector{list: src.Breakers, desc: prometheus.NewDesc(
@@ -208,6 +213,19 @@ func (s *series) status(code int) *statusSeries {
 
 // EventPublished counts an acknowledged event; EventFailed one the broker did not take.
 func (m *Metrics) EventPublished() { m.events.WithLabelValues("published").Inc() }
+
+// Retry counts a retry the policy allowed: granted, or refused by the retry budget. Services
+// the registry does not know are counted as "unknown", like the request metrics.
+func (m *Metrics) Retry(service string, granted bool) {
+	if m.known != nil && !m.known(service) {
+		service = "unknown"
+	}
+	outcome := "retried"
+	if !granted {
+		outcome = "over_budget"
+	}
+	m.retries.WithLabelValues(service, outcome).Inc()
+}
 
 // EventFailed counts an event the broker did not acknowledge.
 func (m *Metrics) EventFailed() { m.events.WithLabelValues("failed").Inc() }

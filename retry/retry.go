@@ -33,6 +33,9 @@ type Policy struct {
 	PerTryTimeout time.Duration
 	// Budget caps retries in flight; nil: no cap.
 	Budget *Budget
+	// Observe, if set, hears every retry the policy allowed: granted, or refused by the budget
+	// (for metrics). It must not block.
+	Observe func(service string, granted bool)
 }
 
 // New returns a policy with its own budget.
@@ -78,6 +81,19 @@ func (p *Policy) Acquire() bool {
 		return true
 	}
 	return p.Budget.Acquire()
+}
+
+// Grant decides a retry May allowed: the request takes a budget token unless it holds one
+// already (*held, which Grant updates; Release it when the request ends), and Observe hears the
+// outcome. False: the budget is spent and the last error stands.
+func (p *Policy) Grant(service string, held *bool) bool {
+	if !*held {
+		*held = p.Acquire()
+	}
+	if p != nil && p.Observe != nil {
+		p.Observe(service, *held)
+	}
+	return *held
 }
 
 // Release gives back a token taken by Acquire.

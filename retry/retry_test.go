@@ -117,3 +117,38 @@ func TestTry(t *testing.T) {
 		t.Fatal("a cancelled request reported as a per-try expiry")
 	}
 }
+
+// TestGrant: a request takes one token for all its retries, and Observe hears every decision.
+func TestGrant(t *testing.T) {
+	p := retry.New(3, 0, 20, 1)
+	type seen struct {
+		service string
+		granted bool
+	}
+	var got []seen
+	p.Observe = func(service string, granted bool) { got = append(got, seen{service, granted}) }
+	var first, second bool
+	if !p.Grant("a", &first) || !p.Grant("a", &first) {
+		t.Fatal("a request holding a token was refused its second retry")
+	}
+	if p.Grant("b", &second) {
+		t.Fatal("a second request got a token beyond the floor of 1")
+	}
+	p.Release()
+	if !p.Grant("b", &second) {
+		t.Fatal("the released token was not granted")
+	}
+	want := []seen{{"a", true}, {"a", true}, {"b", false}, {"b", true}}
+	if len(got) != len(want) {
+		t.Fatalf("observed %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("observed %v, want %v", got, want)
+		}
+	}
+	var held bool
+	if !(*retry.Policy)(nil).Grant("c", &held) {
+		t.Fatal("a nil policy refused a retry")
+	}
+}

@@ -242,7 +242,7 @@ func descriptorCache(ctx context.Context, cfg config.Config, caller *rpc.Caller)
 // route or the default uses it, so a gateway without events needs no NATS.
 func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.Caller, descs *descriptor.Cache) (map[string]http.Handler, *web.Handler, error) {
 	// Routes without a retry block of their own share this policy and its budget.
-	pol := retryPolicy(cfg.Retry)
+	pol := g.retryPolicy(cfg.Retry)
 	caller = caller.WithRetry(pol)
 	rpcHandler, err := rpc.New(caller, descs, g.log, rpc.Config{
 		Timeout:        cfg.RPC.Timeout.D(),
@@ -353,7 +353,7 @@ func (g *gateway) buildRouting(ctx context.Context, cfg config.Config) (*routing
 		routes = append(routes, router.Route{
 			Path: r.Path, Method: r.Method, Handler: r.Handler, Service: r.Service, Endpoint: r.Endpoint,
 			Timeout: r.Timeout.D(), MaxTimeout: r.MaxTimeout.D(), BodyLimit: int64(r.BodyLimit), StripPrefix: r.StripPrefix,
-			Wrap: wrap, Retry: routeRetry(cfg.Retry, r.Retry),
+			Wrap: wrap, Retry: g.routeRetry(cfg.Retry, r.Retry),
 		})
 	}
 	defaultWrap, err := prot.wrap("", config.RateLimit{}, 0)
@@ -486,19 +486,24 @@ func (g *gateway) run(ctx context.Context, load func() (config.Config, error)) e
 	return g.serve(ctx, ln)
 }
 
-// retryPolicy is the policy built from a retry block, with a budget of its own.
-func retryPolicy(r config.Retry) *retry.Policy {
-	return retry.New(r.Attempts, r.PerTryTimeout.D(), float64(r.BudgetPercent), r.MinRetries)
+// retryPolicy is the policy built from a retry block, with a budget of its own; its retries
+// are counted in gateway_retries_total.
+func (g *gateway) retryPolicy(r config.Retry) *retry.Policy {
+	p := retry.New(r.Attempts, r.PerTryTimeout.D(), float64(r.BudgetPercent), r.MinRetries)
+	if g.metrics != nil {
+		p.Observe = g.metrics.Retry
+	}
+	return p
 }
 
 // routeRetry is the policy of a route with a retry block of its own (zero fields inherit the
 // global ones); nil for a route without one, which shares the handlers' default policy and its
 // budget.
-func routeRetry(global, route config.Retry) *retry.Policy {
+func (g *gateway) routeRetry(global, route config.Retry) *retry.Policy {
 	if route == (config.Retry{}) {
 		return nil
 	}
-	return retryPolicy(config.Retry{
+	return g.retryPolicy(config.Retry{
 		Attempts:      cmp.Or(route.Attempts, global.Attempts),
 		PerTryTimeout: cmp.Or(route.PerTryTimeout, global.PerTryTimeout),
 		BudgetPercent: cmp.Or(route.BudgetPercent, global.BudgetPercent),

@@ -353,6 +353,22 @@ rpc:
 			break
 		}
 	}
+
+	// Operators see both outcomes in /metrics.
+	res, err := g.client.Get(g.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	for _, want := range []string{
+		fmt.Sprintf(`gateway_retries_total{outcome="over_budget",service=%q} %d`, service, refused),
+		fmt.Sprintf(`gateway_retries_total{outcome="retried",service=%q} 2`, service),
+	} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 // TestRetryHTTP: the http handler in front of two HTTP backends, one of which reads each

@@ -211,10 +211,7 @@ func (x *exchange) retryable(err error) bool {
 	if !(x.replay != nil || replayable(x.in)) || !pol.May(x.tries-1, sent, idempotent(x.in.Method)) {
 		return false
 	}
-	if !x.token {
-		x.token = pol.Acquire()
-	}
-	return x.token
+	return pol.Grant(x.service, &x.token)
 }
 
 // respond passes the node's answer to the client: status, end-to-end headers, the body

@@ -108,10 +108,8 @@ func (c *Caller) Invoke(ctx context.Context, service, method string, req, resp a
 		if !pol.May(attempt, sent, idempotent) {
 			return err
 		}
-		if !token {
-			if token = pol.Acquire(); !token {
-				return err
-			}
+		if !pol.Grant(service, &token) {
+			return err
 		}
 		lastErr = err
 		if !sent {
@@ -277,10 +275,8 @@ func (c *Caller) NewStream(ctx context.Context, service string, desc *grpc.Strea
 		if ctx.Err() != nil || status.Code(err) != codes.Unavailable || !pol.May(attempt, false, false) {
 			return nil, nil, err
 		}
-		if !token {
-			if token = pol.Acquire(); !token {
-				return nil, nil, err
-			}
+		if !pol.Grant(service, &token) {
+			return nil, nil, err
 		}
 		lastErr = &apierror.DialError{Address: pick.Node.Address, Err: err}
 		tried = append(tried, pick.Node.ID)
