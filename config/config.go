@@ -271,6 +271,11 @@ type Events struct {
 	AckTimeout Duration `yaml:"ack_timeout"`
 	// MaxAge drops stored events older than this; 0 keeps them.
 	MaxAge Duration `yaml:"max_age"`
+	// DuplicateWindow is how long JetStream remembers event ids to drop a repeated publish of
+	// the same Ce-Id; default 2m. The ids are held in memory: at tens of thousands of events a
+	// second a shorter window bounds the broker's memory (and, with the embedded server, the
+	// gateway's heap and GC work).
+	DuplicateWindow Duration `yaml:"duplicate_window"`
 }
 
 // Web configures the web handler's WebSocket proxying.

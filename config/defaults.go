@@ -36,7 +36,7 @@ func Default() Config {
 		Dashboard: Dashboard{Prefix: "/dashboard", RecentErrors: 100},
 		OpenAPI:   OpenAPI{Enabled: true, Path: "/openapi.json"},
 		Web:       Web{ReadLimit: MiB, IdleTimeout: Duration(60 * time.Second), MaxConns: 10000},
-		Events:    Events{Source: "/gateway", Stream: "GATEWAY_EVENTS", AckTimeout: Duration(5 * time.Second)},
+		Events:    Events{Source: "/gateway", Stream: "GATEWAY_EVENTS", AckTimeout: Duration(5 * time.Second), DuplicateWindow: Duration(2 * time.Minute)},
 		Selector: Selector{
 			Strategy: "round_robin",
 			Breaker: Breaker{

@@ -147,6 +147,10 @@ func (c Config) Validate() error {
 	}
 	v.positive("events.ack_timeout", c.Events.AckTimeout)
 	v.nonNegative("events.max_age", c.Events.MaxAge)
+	v.positive("events.duplicate_window", c.Events.DuplicateWindow)
+	if e := c.Events; e.MaxAge > 0 && e.DuplicateWindow > e.MaxAge {
+		v.bad("events.duplicate_window", e.DuplicateWindow.String(), "must not exceed events.max_age ("+e.MaxAge.String()+")")
+	}
 	if c.Events.Stream == "" || strings.ContainsAny(c.Events.Stream, " .*>") {
 		v.bad("events.stream", c.Events.Stream, "must be a JetStream stream name (no spaces, '.', '*' or '>')")
 	}

@@ -17,6 +17,18 @@ func TestValidate(t *testing.T) {
 		message string // substring of that key's error
 	}{
 		{"defaults", func(*Config) {}, "", ""},
+		{"duplicate window zero", func(c *Config) { c.Events.DuplicateWindow = 0 }, "events.duplicate_window", "must be positive"},
+		{"duplicate window over max age", func(c *Config) {
+			c.Events.MaxAge, c.Events.DuplicateWindow = Duration(time.Minute), Duration(2*time.Minute)
+		}, "events.duplicate_window", "must not exceed events.max_age"},
+		{"retry attempts zero", func(c *Config) { c.Retry.Attempts = 0 }, "retry.attempts", "between 1 and 10"},
+		{"retry attempts 11", func(c *Config) { c.Retry.Attempts = 11 }, "retry.attempts", "between 1 and 10"},
+		{"retry budget zero", func(c *Config) { c.Retry.BudgetPercent = 0 }, "retry.budget_percent", "between 1 and 100"},
+		{"retry negative per try", func(c *Config) { c.Retry.PerTryTimeout = -1 }, "retry.per_try_timeout", "must not be negative"},
+		{"route retry inherits", route(Route{Path: "/o", Service: "orders", Endpoint: "Orders.Get", Retry: Retry{Attempts: 3}}), "", ""},
+		{"route retry attempts", route(Route{Path: "/o", Service: "orders", Endpoint: "Orders.Get", Retry: Retry{Attempts: 12}}), "routes[0].retry.attempts", "between 0 and 10"},
+		{"ejection percent", func(c *Config) { c.Selector.Breaker.MaxEjectionPercent = 0 }, "selector.breaker.max_ejection_percent", "between 1 and 100"},
+		{"upstream cert without key", func(c *Config) { c.Upstream.TLS.CertFile = "a.pem" }, "upstream.tls.cert_file", "go together"},
 		{"address port name", func(c *Config) { c.Server.Address = ":abc" }, "server.address", `server.address ":abc": port "abc" is not a number`},
 		{"address no port", func(c *Config) { c.Server.Address = "localhost" }, "server.address", "missing port"},
 		{"address empty", func(c *Config) { c.Server.Address = "" }, "server.address", "want host:port"},

@@ -317,6 +317,7 @@ func (g *gateway) publisher(ctx context.Context, cfg config.Config) (broker.Publ
 		Stream:     cfg.Events.Stream,
 		Subjects:   []string{eventPrefix(cfg) + ".>"},
 		MaxAge:     cfg.Events.MaxAge.D(),
+		Duplicates: cfg.Events.DuplicateWindow.D(),
 		AckTimeout: cfg.Events.AckTimeout.D(),
 	}, g.log)
 	if err != nil {
