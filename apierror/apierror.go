@@ -86,10 +86,21 @@ type DialError struct {
 func (e *DialError) Error() string { return fmt.Sprintf("cannot reach %s: %v", e.Address, e.Err) }
 func (e *DialError) Unwrap() error { return e.Err }
 
+// BodyTooLarge is the 413 for a request body over limit bytes.
+func BodyTooLarge(limit int64) *Error {
+	return New(http.StatusRequestEntityTooLarge, "request body exceeds the limit of %d bytes", limit)
+}
+
 // From classifies err into an *Error. id names who failed (the service, or GatewayID).
 func From(id string, err error) *Error {
 	if err == nil {
 		return &Error{ID: id, Code: http.StatusInternalServerError, Detail: "unknown error", Status: statusText(http.StatusInternalServerError)}
+	}
+	var tooBig *http.MaxBytesError // a body limit set by http.MaxBytesReader anywhere
+	if errors.As(err, &tooBig) {
+		out := BodyTooLarge(tooBig.Limit)
+		out.ID, out.Status, out.cause = id, statusText(out.Code), err
+		return out
 	}
 	var e *Error
 	if errors.As(err, &e) {

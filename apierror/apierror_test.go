@@ -53,6 +53,7 @@ func TestFrom(t *testing.T) {
 		{"*Error as is", New(http.StatusTeapot, "short and %s", "stout"), 418, "short and stout", ""},
 		{"wrapped *Error", fmt.Errorf("ctx: %w", New(http.StatusRequestEntityTooLarge, "too big")), 413, "too big", ""},
 		{"BadRequest", BadRequest("user.id", errors.New("invalid int64")), 400, `field "user.id": invalid int64`, ""},
+		{"body over a MaxBytesReader", fmt.Errorf("reading: %w", &http.MaxBytesError{Limit: 64}), 413, "request body exceeds the limit of 64 bytes", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -147,7 +147,7 @@ func (h *Handler) Build(r *http.Request, path string) (*broker.Message, string, 
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, "", apierror.New(http.StatusRequestEntityTooLarge, "event body exceeds the limit of %d bytes", h.cfg.BodyLimit)
+			return nil, "", apierror.BodyTooLarge(h.cfg.BodyLimit)
 		}
 		return nil, "", fmt.Errorf("reading the event body: %w", err)
 	}

@@ -219,7 +219,7 @@ func keepBody(r *http.Request) ([]byte, error) {
 	if _, err := io.ReadFull(r.Body, b); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, apierror.New(http.StatusRequestEntityTooLarge, "request body exceeds the limit of %d bytes", tooBig.Limit)
+			return nil, err // apierror answers it 413
 		}
 		return nil, apierror.BadRequest("", fmt.Errorf("reading the request body: %w", err))
 	}

@@ -111,7 +111,7 @@ func ReadBody(r *http.Request, limit int64, pool *Buffers) (*[]byte, error) {
 		b = b[:len(b)+n]
 		if int64(len(b)) > limit {
 			pool.Put(bp)
-			return nil, bodyTooLarge(limit)
+			return nil, apierror.BodyTooLarge(limit)
 		}
 		if err == io.EOF {
 			*bp = b
@@ -121,13 +121,9 @@ func ReadBody(r *http.Request, limit int64, pool *Buffers) (*[]byte, error) {
 			pool.Put(bp)
 			var tooBig *http.MaxBytesError // a limit set in front of the handler
 			if errors.As(err, &tooBig) {
-				return nil, bodyTooLarge(limit)
+				return nil, apierror.BodyTooLarge(limit)
 			}
 			return nil, fmt.Errorf("reading the request body: %w", err)
 		}
 	}
-}
-
-func bodyTooLarge(limit int64) error {
-	return apierror.New(http.StatusRequestEntityTooLarge, "request body exceeds the limit of %d bytes", limit)
 }
