@@ -7,6 +7,7 @@
 #
 # Knobs (environment): REPS, DURATION, LAT_DURATION, WARMUP, CONNS (default 64),
 # ONLY=rpc,http,ws,events,registry (a subset), OUT (default RESULTS.md), NGINX=skip (no NGINX peer),
+# EVENTS_DUP_WINDOW=10s (the gateway's events.duplicate_window; default the gateway's 2m),
 # PROFILE=1 (CPU and allocation profiles of the first closed-loop run of each process into
 # .out/profiles; see README.md for reading them), KEEP=1 (keep the scratch directory with configs and logs), NICE (default -10 as root, else 0:
 # the priority of the harness and everything it starts, against other work on a shared machine).
@@ -105,7 +106,7 @@ fi
 
 nice -n "$NICE" "$BIN/harness" -bin "$BIN" -work "$WORK" -pidfile "$PIDFILE" -out "$OUT" -nginx "$NGINX_BIN" \
   -reps "$REPS" -duration "$DURATION" -latency-duration "$LAT_DURATION" -warmup "$WARMUP" \
-  -conns "$CONNS" -mode "$MODE" ${ONLY:+-only "$ONLY"} ${PROFILE:+-profile-dir "$BENCH/.out/profiles"} &
+  -conns "$CONNS" -mode "$MODE" ${ONLY:+-only "$ONLY"} ${EVENTS_DUP_WINDOW:+-events-duplicate-window "$EVENTS_DUP_WINDOW"} ${PROFILE:+-profile-dir "$BENCH/.out/profiles"} &
 HARNESS_PID=$!
 status=0
 wait "$HARNESS_PID" || status=$?

@@ -41,6 +41,8 @@ type options struct {
 	maxRequests                    int64
 	only                           []string
 	mode                           string
+	// dupWindow is the gateway's events.duplicate_window; empty keeps its default (2m).
+	dupWindow string
 }
 
 func main() {
@@ -60,6 +62,7 @@ func main() {
 	flag.StringVar(&only, "only", "", "comma-separated scenario groups to run: rpc,http,ws,events,registry (default all)")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write CPU and allocation profiles of the first closed-loop run of each process with a debug listener here")
 	flag.StringVar(&o.mode, "mode", "full", "label of the run in the report (full, quick)")
+	flag.StringVar(&o.dupWindow, "events-duplicate-window", "", "the gateway's events.duplicate_window (JetStream's dedup window); empty: the gateway's default")
 	flag.Parse()
 	if only != "" {
 		o.only = strings.Split(only, ",")

@@ -123,6 +123,9 @@ nats:
 events:
   max_age: 5m
 `, natsPort, filepath.Join(dir, "nats"))
+		if h.o.dupWindow != "" {
+			fmt.Fprintf(&b, "  duplicate_window: %s\n", h.o.dupWindow)
+		}
 	}
 	return b.String()
 }
