@@ -3,19 +3,21 @@ package httphandler_test
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"testing"
+	"time"
 
 	httphandler "github.com/edgeapi/gateway/handler/http"
 	"github.com/edgeapi/gateway/selector"
 )
 
 // benchTargets starts a backend answering GET /hello with a 47-byte JSON body (as bench/'s
-// backend does) and returns it with the gateway's handler and a bare httputil.ReverseProxy in
-// front of it, both with the handler's default transport settings.
+// backend does) and returns it with the gateway's handler (its default transport, h1client)
+// and a bare httputil.ReverseProxy on net/http's Transport with the same settings in front of it.
 func benchTargets(b *testing.B) (backendURL string, gw, rp http.Handler) {
 	b.Helper()
 	body := []byte(`{"message":"hello","from":"bench-backend","n":7}`)[:47]
@@ -39,9 +41,21 @@ func benchTargets(b *testing.B) (backendURL string, gw, rp http.Handler) {
 			pr.Out.URL.Path = "/hello"
 			pr.SetXForwarded()
 		},
-		Transport: httphandler.NewTransport(0, 256),
+		Transport: stdTransport(256),
 	}
 	return srv.URL, gw, rp
+}
+
+// stdTransport is net/http's Transport set up as the handler's was before h1client: the
+// baseline of the comparisons, and the benchmarks' client.
+func stdTransport(idlePerHost int) *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        idlePerHost * 4,
+		MaxIdleConnsPerHost: idlePerHost,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
 }
 
 // BenchmarkProxy: one small GET at a time through a proxy to a loopback backend, by a real
@@ -51,7 +65,7 @@ func benchTargets(b *testing.B) (backendURL string, gw, rp http.Handler) {
 //	go test -run '^$' -bench 'Proxy|Forward' -benchmem ./handler/http/
 func BenchmarkProxy(b *testing.B) {
 	backendURL, gw, rp := benchTargets(b)
-	client := &http.Client{Transport: httphandler.NewTransport(0, 64)}
+	client := &http.Client{Transport: stdTransport(64)}
 	run := func(url string) func(b *testing.B) {
 		return func(b *testing.B) {
 			b.ReportAllocs()
@@ -86,22 +100,27 @@ func BenchmarkProxy(b *testing.B) {
 
 // BenchmarkForward: the proxy called in-process with a prebuilt request and a discarding
 // ResponseWriter, so that the allocations are the proxy's own plus its transport and the
-// backend's; "roundtrip" is the bare transport to the same backend (the floor).
+// backend's; "roundtrip" is the handler's bare transport to the same backend (the floor),
+// "roundtrip-std" net/http's.
 func BenchmarkForward(b *testing.B) {
 	backendURL, gw, rp := benchTargets(b)
-	b.Run("roundtrip", func(b *testing.B) {
-		tr := httphandler.NewTransport(0, 256)
-		b.ReportAllocs()
-		for b.Loop() {
-			req, _ := http.NewRequest(http.MethodGet, backendURL+"/hello?x=1", nil)
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				b.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		tr   http.RoundTripper
+	}{{"roundtrip", httphandler.NewTransport(0, 256, nil)}, {"roundtrip-std", stdTransport(256)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodGet, backendURL+"/hello?x=1", nil)
+				resp, err := tc.tr.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-		}
-	})
+		})
+	}
 	for _, tc := range []struct {
 		name string
 		h    http.Handler

@@ -45,7 +45,7 @@ type tryState struct {
 	cancel context.CancelCauseFunc
 	cause  error // errResponseTimeout or errTryTimeout, whichever bounds this try
 	timer  *time.Timer
-	// mu orders 1xx answers, written from the transport's goroutine, before the end of the try
+	// mu orders 1xx answers, written from within RoundTrip, before the end of the try
 	// (over), after which only the handler writes to w.
 	mu    sync.Mutex
 	over  bool
@@ -303,8 +303,9 @@ func flusher(w http.ResponseWriter) func() error {
 
 // got1xx passes an informational answer (103 Early Hints, 102) on to the client. 100 Continue
 // is the server's own business: it answers "Expect: 100-continue" when the body is read.
-// It runs on the transport's goroutine while the handler waits in RoundTrip, and does nothing
-// once the try is over (a timeout may end it while a 1xx is being read).
+// It runs inside RoundTrip (on the handler's goroutine with h1client, on a goroutine of its
+// own with net/http's Transport), and does nothing once the try is over (a timeout may end it
+// while a 1xx is being read).
 func (t *tryState) got1xx(code int, header textproto.MIMEHeader) error {
 	if code == http.StatusContinue {
 		return nil

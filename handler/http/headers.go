@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/edgeapi/gateway/h1client"
 )
 
 // hopByHop reports whether a header (canonical key) belongs to one connection only and never
@@ -27,32 +29,17 @@ func forwardedByUs(k string) bool {
 	return false
 }
 
-// hasToken reports whether a comma-separated header (all its values) lists token, ignoring case
-// and optional whitespace.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for v != "" {
-			var t string
-			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // namedIn reports whether the Connection header values name the header k; those are hop-by-hop
 // too.
 func namedIn(connection []string, k string) bool {
-	return len(connection) > 0 && hasToken(connection, k)
+	return len(connection) > 0 && h1client.HasToken(connection, k)
 }
 
 // upgradeType is the protocol an upgrade request asks for ("websocket"), or "" when h is not an
 // upgrade request (it needs "Connection: upgrade" and an Upgrade header).
 func upgradeType(h http.Header) string {
 	up := h["Upgrade"]
-	if len(up) == 0 || !hasToken(h["Connection"], "upgrade") {
+	if len(up) == 0 || !h1client.HasToken(h["Connection"], "upgrade") {
 		return ""
 	}
 	return up[0]
@@ -97,7 +84,7 @@ func (h *Handler) outboundHeader(r *http.Request, upType string, xf *[3]string) 
 		// Without one, the transport would send its own ("Go-http-client/1.1").
 		out["User-Agent"] = noUserAgent
 	}
-	if len(te) > 0 && hasToken(te, "trailers") {
+	if len(te) > 0 && h1client.HasToken(te, "trailers") {
 		out["Te"] = teTrailersOnly
 	}
 	if upType != "" {

@@ -4,10 +4,13 @@
 // Contract:
 //   - The proxy is written here (forward.go), not httputil.ReverseProxy: the outbound request is
 //     built directly from the inbound one (no full clone, one header map), and the per-request
-//     state is a local struct. One http.Transport serves every request; the target node comes
-//     from the selector per try and its breaker hears the outcome (Pick.Done once per try): nil
-//     once response headers arrived, whatever the status, the transport error otherwise (a
-//     failure to connect, a reset, a timeout). A client that went away counts for nothing.
+//     state is a local struct. One transport serves every request: by default an h1client
+//     Transport, an HTTP/1.1 client on keep-alive pools in which the handler's goroutine writes
+//     the request and reads the answer itself (no per-connection goroutines, no channel
+//     handoffs). The target node comes from the selector per try and its breaker hears the
+//     outcome (Pick.Done once per try): nil once response headers arrived, whatever the status,
+//     the transport error otherwise (a failure to connect, a reset, a timeout). A client that
+//     went away counts for nothing.
 //   - The forwarded path is the endpoint's Path (after a route's strip-prefix), in the same
 //     normalised form the router matched; the query is kept as received (re-encoded only when
 //     it holds ';' or a broken %-escape, which servers parse differently); Host is the client's.
@@ -51,6 +54,7 @@ import (
 	"time"
 
 	"github.com/edgeapi/gateway/apierror"
+	"github.com/edgeapi/gateway/h1client"
 	"github.com/edgeapi/gateway/resolver"
 	"github.com/edgeapi/gateway/retry"
 	"github.com/edgeapi/gateway/selector"
@@ -113,29 +117,17 @@ func New(sel Selector, log *slog.Logger, cfg Config) *Handler {
 		cfg.MaxIdleConnsPerHost = 256
 	}
 	if cfg.Transport == nil {
-		t := NewTransport(cfg.DialTimeout, cfg.MaxIdleConnsPerHost)
-		t.TLSClientConfig = cfg.TLS
-		cfg.Transport = t
+		cfg.Transport = NewTransport(cfg.DialTimeout, cfg.MaxIdleConnsPerHost, cfg.TLS)
 	}
 	return &Handler{sel: sel, log: log, cfg: cfg, buffers: newBufferPool()}
 }
 
-// NewTransport is the shared backend transport: keep-alive pools sized for load, bounded dials,
-// no proxy from the environment (upstreams come only from the registry), and no compression of
-// its own: the client's Accept-Encoding crosses as sent and a compressed answer passes through
-// as it is, rather than the transport asking for gzip and inflating it in the gateway.
-func NewTransport(dialTimeout time.Duration, idlePerHost int) *http.Transport {
-	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           d.DialContext,
-		MaxIdleConns:          idlePerHost * 4,
-		MaxIdleConnsPerHost:   idlePerHost,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     false,
-	}
+// NewTransport is the shared backend transport: an h1client Transport with keep-alive pools
+// sized for load and bounded dials. Upstreams come only from the registry (no proxy from the
+// environment), and nothing is compressed by the transport: the client's Accept-Encoding
+// crosses as sent and a compressed answer passes through as it is.
+func NewTransport(dialTimeout time.Duration, idlePerHost int, tlsConfig *tls.Config) *h1client.Transport {
+	return h1client.New(h1client.Config{DialTimeout: dialTimeout, MaxIdleConnsPerHost: idlePerHost, TLS: tlsConfig})
 }
 
 // WithRetry returns a handler like h that follows p (a route's own retry policy).
@@ -172,13 +164,13 @@ func (h *Handler) Forward(w http.ResponseWriter, r *http.Request, service, path 
 	h.forward(w, r, service, path)
 }
 
-// brokenConnection turns the bare io.EOF the transport reports when a node closed the
-// connection after the request was written and before any response byte into the network
-// error it is: like a reset, it counts against the node, may be retried (idempotent requests),
-// and is answered 502 rather than 500.
+// brokenConnection turns the io.EOF the transport reports when a node closed the connection
+// after the request was written and before any response byte (or io.ErrUnexpectedEOF, when it
+// cut the response headers short) into the network error it is: like a reset, it counts
+// against the node, may be retried (idempotent requests), and is answered 502 rather than 500.
 func brokenConnection(err error) error {
 	var ne net.Error
-	if errors.Is(err, io.EOF) && !errors.As(err, &ne) {
+	if (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && !errors.As(err, &ne) {
 		return &net.OpError{Op: "read", Net: "tcp", Err: fmt.Errorf("the node closed the connection without answering: %w", err)}
 	}
 	return err

@@ -1,0 +1,295 @@
+package h1client
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"syscall"
+	"time"
+)
+
+// conn is one connection to a node. It is used by one exchange at a time: the goroutine that
+// took it from the pool (or dialed it) owns it until it is put back or closed. The idle fields
+// belong to the Transport's mutex.
+type conn struct {
+	t   *Transport
+	key connKey
+	nc  net.Conn
+	br  *bufio.Reader // over connReader: counts the header bytes
+	bw  *bufio.Writer // over connWriter: counts what reached the connection
+
+	reused   bool  // taken from the pool: a failure may be the server's idle close
+	nwritten int64 // bytes written to nc, by the owner or its body writer, never both at once
+	// readLimit bounds what may be read from nc while it is positive: the response headers.
+	readLimit int64
+	limiting  bool
+	// stop disarms the context.AfterFunc that aborts the exchange; nil when the context cannot
+	// be cancelled.
+	stop func() bool
+
+	// raw and peek serve alive's look at the socket; raw is nil where that is not possible.
+	raw      syscall.RawConn
+	peek     func(fd uintptr) bool
+	peekN    int
+	peekErr  error
+	peekByte [1]byte
+
+	// Guarded by t.mu.
+	idle       bool
+	idleSince  time.Time
+	idleTimer  *time.Timer
+	timerArmed bool
+}
+
+// connReader is what the connection's bufio.Reader reads from: nc, within readLimit while the
+// headers are read.
+type connReader struct{ c *conn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.limiting {
+		if c.readLimit <= 0 {
+			return 0, errHeadersTooLarge
+		}
+		if int64(len(p)) > c.readLimit {
+			p = p[:c.readLimit]
+		}
+	}
+	n, err := c.nc.Read(p)
+	if c.limiting {
+		c.readLimit -= int64(n)
+	}
+	return n, err
+}
+
+// connWriter is what the connection's bufio.Writer writes to: nc, counting the bytes.
+type connWriter struct{ c *conn }
+
+func (w connWriter) Write(p []byte) (int, error) {
+	n, err := w.c.nc.Write(p)
+	w.c.nwritten += int64(n)
+	return n, err
+}
+
+var errHeadersTooLarge = errors.New("h1client: the response headers exceed 1 MiB")
+
+// aLongTimeAgo is a deadline in the past: setting it makes every blocked read and write on
+// the connection return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// dial opens a connection for key, over TLS for https.
+func (t *Transport) dial(ctx context.Context, key connKey) (*conn, error) {
+	var nc net.Conn
+	var err error
+	if key.scheme == "https" {
+		d := tls.Dialer{NetDialer: &t.dialer, Config: t.tls}
+		nc, err = d.DialContext(ctx, "tcp", key.addr)
+	} else {
+		nc, err = t.dialer.DialContext(ctx, "tcp", key.addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{t: t, key: key, nc: nc}
+	c.br = bufio.NewReaderSize(connReader{c}, bufioSize)
+	c.bw = bufio.NewWriterSize(connWriter{c}, bufioSize)
+	c.initPeek()
+	return c, nil
+}
+
+// close closes the connection; it is not reused.
+func (c *conn) close() { _ = c.nc.Close() }
+
+// abort runs when the exchange's context is done: blocked reads and writes return now.
+func (c *conn) abort() { _ = c.nc.SetDeadline(aLongTimeAgo) }
+
+// disarm stops the context's hold on the connection; false means the context was done first
+// and the connection may hold a past deadline.
+func (c *conn) disarm() bool {
+	if c.stop == nil {
+		return true
+	}
+	ok := c.stop()
+	c.stop = nil
+	return ok
+}
+
+// release ends an exchange whose response was read whole: the connection goes back to the
+// pool if reusable, else it is closed.
+func (c *conn) release(reusable bool) {
+	if !c.disarm() || !reusable {
+		c.close()
+		return
+	}
+	c.t.put(c)
+}
+
+// retryErr marks a failure on a reused connection before any byte of the answer arrived; the
+// Transport decides whether to send again.
+type retryErr struct {
+	err            error
+	nothingWritten bool // not one byte of the request reached the connection
+}
+
+func (e *retryErr) Error() string { return e.err.Error() }
+func (e *retryErr) Unwrap() error { return e.err }
+
+func unwrapRetry(err error) error {
+	if re, ok := err.(*retryErr); ok {
+		return re.err
+	}
+	return err
+}
+
+// retryable is net/http's rule for sending a request again after a reused connection failed
+// before the answer began.
+func retryable(req *http.Request, err error) bool {
+	re, ok := err.(*retryErr)
+	if !ok {
+		return false
+	}
+	noBody := req.Body == nil || req.Body == http.NoBody
+	if re.nothingWritten {
+		return noBody || req.GetBody != nil
+	}
+	if !noBody && req.GetBody == nil {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, k1 := req.Header["Idempotency-Key"]
+	_, k2 := req.Header["X-Idempotency-Key"]
+	return k1 || k2
+}
+
+// roundTrip runs one exchange on c, which the caller owns; on error c is closed.
+func (c *conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response, error) {
+	if ctx.Done() != nil {
+		c.stop = context.AfterFunc(ctx, c.abort)
+	}
+	w, err := c.newRequestWriter(req)
+	if err != nil {
+		c.fail()
+		closeBody(req)
+		return nil, err
+	}
+	started := c.nwritten
+	werr, berr := w.writeHead()
+	if werr == nil && berr == nil && w.sync {
+		werr, berr = w.writeBody()
+		closeBody(req)
+		w.bodyDone = werr == nil && berr == nil
+	}
+	if berr != nil {
+		// The request went out incomplete: the node would wait for the rest.
+		c.fail()
+		closeBody(req)
+		return nil, c.ctxErr(ctx, berr)
+	}
+	if werr != nil && !w.sync {
+		closeBody(req)
+	}
+	if werr != nil && c.nwritten == started {
+		c.fail()
+		return nil, c.mayRetry(ctx, werr, true)
+	}
+	var writing chan writeResult
+	if werr == nil && !w.sync {
+		writing = make(chan writeResult, 1)
+		go w.writeAsync(writing)
+	}
+	// A write error does not end the exchange: the node may have answered before it stopped
+	// reading (a 413 and a close). If it did not, the read fails too.
+	resp, rerr := c.readResponse(ctx, req)
+	if rerr != nil {
+		c.fail()
+		if writing != nil {
+			select {
+			case res := <-writing:
+				if res.bodyErr != nil {
+					return nil, c.ctxErr(ctx, res.bodyErr)
+				}
+			default:
+			}
+		}
+		if werr != nil {
+			return nil, c.ctxErr(ctx, werr)
+		}
+		return nil, c.ctxErr(ctx, rerr)
+	}
+	ex := &exchange{c: c, req: req, ctx: ctx, writing: writing, bodyDone: w.bodyDone}
+	return ex.response(resp)
+}
+
+// fail closes a connection whose exchange failed, disarming the context's hold on it.
+func (c *conn) fail() {
+	c.disarm()
+	c.close()
+}
+
+// ctxErr returns the context's cause when the context ended the exchange, else err.
+func (c *conn) ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// mayRetry marks err, a failure before the answer began, as one the Transport may retry when
+// the connection was reused and the context is still live.
+func (c *conn) mayRetry(ctx context.Context, err error, nothingWritten bool) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if !c.reused {
+		return err
+	}
+	return &retryErr{err: err, nothingWritten: nothingWritten}
+}
+
+// readResponse reads the final answer's headers, passing informational ones to the trace.
+func (c *conn) readResponse(ctx context.Context, req *http.Request) (*http.Response, error) {
+	c.limiting, c.readLimit = true, maxHeaderBytes
+	defer func() { c.limiting = false }()
+	if _, err := c.br.Peek(1); err != nil {
+		// Nothing of an answer: on a reused connection, most likely the server's idle close.
+		if isEOF(err) {
+			err = errServerClosedIdle
+		}
+		return nil, c.mayRetry(ctx, err, false)
+	}
+	var trace *httptrace.ClientTrace
+	for n := 0; ; n++ {
+		resp, err := http.ReadResponse(c.br, req)
+		if err != nil {
+			return nil, err
+		}
+		code := resp.StatusCode
+		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		if n == max1xx {
+			return nil, errors.New("h1client: too many 1xx informational answers")
+		}
+		if trace == nil {
+			trace = httptrace.ContextClientTrace(ctx)
+		}
+		if trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				return nil, fmt.Errorf("h1client: 1xx answer refused: %w", err)
+			}
+		}
+	}
+}
+
+// isEOF reports the clean end of the connection.
+func isEOF(err error) bool { return err == io.EOF }
