@@ -59,6 +59,7 @@ type Config struct {
 	OpenAPI   OpenAPI       `yaml:"openapi"`
 	Retry     Retry         `yaml:"retry"`
 	Upstream  Upstream      `yaml:"upstream"`
+	Runtime   Runtime       `yaml:"runtime"`
 	Routes    []Route       `yaml:"routes"`
 	// Handler is the handler for requests no route matches: rpc (default), api, http, web, event.
 	Handler string `yaml:"handler"`
@@ -377,6 +378,17 @@ type Retry struct {
 	BudgetPercent int `yaml:"budget_percent"`
 	// MinRetries is the budget's floor: this many retries may always run; default 3.
 	MinRetries int `yaml:"min_retries"`
+}
+
+// Runtime tunes the Go runtime's garbage collector (package gcfloor); GOGC and GOMEMLIMIT in
+// the environment win over it.
+type Runtime struct {
+	// GCMinHeap is the heap size below which no collection starts; default 64MiB, 0: off (plain
+	// GOGC). A gateway keeps little alive, so without it the collector runs many times a second
+	// under load and its cycles are most of the proxy's tail latency.
+	GCMinHeap Size `yaml:"gc_min_heap"`
+	// MemoryLimit is the soft memory limit (GOMEMLIMIT); default 0: none.
+	MemoryLimit Size `yaml:"memory_limit"`
 }
 
 // Upstream configures how the gateway connects to backends.

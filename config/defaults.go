@@ -52,6 +52,7 @@ func Default() Config {
 			DialTimeout: Duration(3 * time.Second),
 		},
 		Retry:   Retry{Attempts: 1, BudgetPercent: 20, MinRetries: 3},
+		Runtime: Runtime{GCMinHeap: 64 * MiB},
 		Handler: "rpc",
 	}
 }

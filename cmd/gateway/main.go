@@ -25,6 +25,7 @@ import (
 	"syscall"
 
 	"github.com/edgeapi/gateway/config"
+	"github.com/edgeapi/gateway/gcfloor"
 )
 
 const usage = `Usage: gateway [command] [flags] [arguments]
@@ -93,6 +94,9 @@ func serveCmd(args []string, getenv func(string) string, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg.Log, stderr)
+	// The collector's setting is the process's: set here, by the binary, never by tests that
+	// run gateways side by side in one process.
+	defer gcfloor.Start(gcfloor.Config{MinHeap: int64(cfg.Runtime.GCMinHeap), MemoryLimit: int64(cfg.Runtime.MemoryLimit)}, getenv, log)()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	gw, err := newGateway(ctx, cfg, log)

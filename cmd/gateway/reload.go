@@ -62,6 +62,7 @@ func restartKeys(cur, next config.Config) []string {
 		"log":              {cur.Log, next.Log},
 		"selector":         {cur.Selector, next.Selector},
 		"upstream":         {cur.Upstream, next.Upstream},
+		"runtime":          {cur.Runtime, next.Runtime},
 	} {
 		if !reflect.DeepEqual(pair[0], pair[1]) {
 			keys = append(keys, name)
