@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/edgeapi/gateway/broker"
+	"github.com/edgeapi/gateway/h1client"
 	"github.com/edgeapi/gateway/metrics"
 	"github.com/edgeapi/gateway/retry"
 
@@ -49,13 +50,16 @@ import (
 
 // gateway owns every long-lived part of a running gateway.
 type gateway struct {
-	cfg      config.Config
-	log      *slog.Logger
-	cache    *cache.Cache
-	pool     *connpool.Pool
-	sel      *selector.Selector
-	caller   *rpc.Caller
-	upTLS    *tls.Config // to backends; restart-only like the pool that uses it
+	cfg    config.Config
+	log    *slog.Logger
+	cache  *cache.Cache
+	pool   *connpool.Pool
+	sel    *selector.Selector
+	caller *rpc.Caller
+	upTLS  *tls.Config // to backends; restart-only like the pool that uses it
+	// upHTTP is the http and web handlers' one keep-alive pool to HTTP backends, kept across
+	// reloads (its settings are restart-only) and closed at shutdown.
+	upHTTP   *h1client.Transport
 	descs    *descriptor.Cache
 	metrics  *metrics.Metrics
 	pub      broker.Publisher // nil when no route publishes events
@@ -135,6 +139,8 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *ga
 	}
 	g.pool = connpool.New(connpool.Config{DialTimeout: cfg.RPC.DialTimeout.D(), TLS: g.upTLS, TLSAll: cfg.Upstream.TLS.Enabled})
 	g.closers = append(g.closers, g.pool.Close)
+	g.upHTTP = httphandler.NewTransport(cfg.RPC.DialTimeout.D(), 0, g.upTLS)
+	g.closers = append(g.closers, func() { _ = g.upHTTP.Close() })
 	g.caller = &rpc.Caller{Selector: g.sel, Pool: g.pool}
 	g.descs, err = descriptorCache(ctx, cfg, g.caller)
 	if err != nil {
@@ -272,6 +278,7 @@ func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.C
 		TrustedProxies: trusted,
 		DialTimeout:    cfg.RPC.DialTimeout.D(),
 		Timeout:        cfg.RPC.Timeout.D(),
+		Transport:      g.upHTTP,
 		TLS:            g.upTLS,
 		TLSAll:         g.cfg.Upstream.TLS.Enabled,
 		Retry:          pol,
