@@ -271,14 +271,14 @@ func (c *conn) readResponse(ctx context.Context, req *http.Request) (*http.Respo
 	for n := 0; ; n++ {
 		resp, err := http.ReadResponse(c.br, req)
 		if err != nil {
-			return nil, err
+			return nil, malformed(err)
 		}
 		code := resp.StatusCode
 		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
 			return resp, nil
 		}
 		if n == max1xx {
-			return nil, errors.New("h1client: too many 1xx informational answers")
+			return nil, &ProtocolError{Err: errors.New("too many 1xx informational answers")}
 		}
 		if trace == nil {
 			trace = httptrace.ContextClientTrace(ctx)
@@ -289,6 +289,31 @@ func (c *conn) readResponse(ctx context.Context, req *http.Request) (*http.Respo
 			}
 		}
 	}
+}
+
+// ProtocolError is a server's answer that is not HTTP/1.1 (a garbled status line or header,
+// an impossible length, endless 1xx answers). It is a net.Error: like a reset, it is the
+// node failing, so a gateway answers it 502 and counts it against the node.
+type ProtocolError struct{ Err error }
+
+func (e *ProtocolError) Error() string {
+	return "h1client: the server's answer is not valid HTTP/1.1: " + e.Err.Error()
+}
+func (e *ProtocolError) Unwrap() error   { return e.Err }
+func (e *ProtocolError) Timeout() bool   { return false }
+func (e *ProtocolError) Temporary() bool { return false }
+
+var _ net.Error = (*ProtocolError)(nil)
+
+// malformed marks a failure to parse an answer as the server's fault; failures of the
+// connection itself (I/O errors, a cut) stay as they are.
+func malformed(err error) error {
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &ProtocolError{Err: err}
 }
 
 // isEOF reports the clean end of the connection.

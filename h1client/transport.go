@@ -44,8 +44,9 @@
 //     body or GetBody).
 //   - Errors: a failed dial is a *net.OpError with Op "dial"; a refused TLS handshake is the tls
 //     package's error (tls.CertificateVerificationError, tls.RecordHeaderError...); a connection
-//     the server closed without answering wraps io.EOF; a failure reading the request body is
-//     returned as that error (an *http.MaxBytesError stays one).
+//     the server closed without answering wraps io.EOF; an answer that is not HTTP/1.1 is a
+//     *ProtocolError (a net.Error); a failure reading the request body is returned as that
+//     error (an *http.MaxBytesError stays one).
 //   - A Transport is safe for concurrent use and runs no goroutine of its own: idle connections
 //     are reaped by timers.
 package h1client

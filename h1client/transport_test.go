@@ -887,3 +887,34 @@ func TestUnsupportedRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedAnswerIsTheServers: an answer that is not HTTP/1.1 comes back as a
+// *ProtocolError, a net.Error, so the proxy answers 502 and counts it against the node.
+func TestMalformedAnswerIsTheServers(t *testing.T) {
+	for name, answer := range map[string]string{
+		"garbled status line": "HTTP/1.1 two hundred OK\r\n\r\n",
+		"not http":            "SSH-2.0-OpenSSH_9.6\r\n",
+		"bad content length":  "HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n",
+		"endless 1xx":         strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", 10),
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newRawServer(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+				if readRequest(br) != nil {
+					_, _ = io.WriteString(c, answer)
+				}
+			})
+			tr := newTransport(t, Config{})
+			req, _ := http.NewRequest(http.MethodGet, srv.url()+"/", nil)
+			resp, err := tr.RoundTrip(req)
+			if err == nil {
+				_ = resp.Body.Close()
+				t.Fatalf("status %d, want an error", resp.StatusCode)
+			}
+			var pe *ProtocolError
+			var ne net.Error
+			if !errors.As(err, &pe) || !errors.As(err, &ne) {
+				t.Fatalf("error %T %v, want a *ProtocolError that is a net.Error", err, err)
+			}
+		})
+	}
+}

@@ -556,3 +556,25 @@ func TestCompressionIsEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestMalformedAnswerIs502: a node whose answer is not HTTP is a bad gateway, not the
+// gateway's own 500.
+func TestMalformedAnswerIs502(t *testing.T) {
+	garbled := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_, _ = brw.WriteString("HTTP/1.1 two hundred OK\r\n\r\n")
+			_ = brw.Flush()
+			_ = conn.Close()
+		}
+	}))
+	gw := newGateway(t, httphandler.Config{}, selector.Config{}, []router.Route{chatRoute}, map[string][]string{"svc": {garbled}})
+	resp, err := http.Get(gw.URL + "/chat/order")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := wantJSONError(t, resp, http.StatusBadGateway)
+	if !strings.Contains(e.Detail, "not valid HTTP/1.1") {
+		t.Errorf("detail %q, want it to say the answer is not HTTP", e.Detail)
+	}
+}
