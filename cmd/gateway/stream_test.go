@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -167,6 +168,15 @@ func TestServerStreamClientGone(t *testing.T) {
 	cancel()
 	_ = res.Body.Close()
 	// The held stream ends by cancellation, so a later stream holds and is released in turn.
+	// The token goes out only once the server saw the cancellation: a stream still holding
+	// could take it, and the second would wait forever.
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.HoldsCancelled() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the server never saw the first stream's cancellation")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	res2 := openStream(t, g, `{"to":2,"holdAfter":1}`, "")
 	srv.Release()
 	sc2 := bufio.NewScanner(res2.Body)

@@ -99,6 +99,7 @@ func (e *echoV1) Count(req *testsvcv1.CountRequest, stream grpc.ServerStreamingS
 			select {
 			case <-e.s.release:
 			case <-stream.Context().Done():
+				e.s.holdsCancelled.Add(1)
 				return stream.Context().Err()
 			}
 		}

@@ -68,6 +68,9 @@ type Server struct {
 	slowStarted chan struct{}
 	slowCancel  chan struct{}
 	release     chan struct{} // Release sends one token per held Count stream
+	// holdsCancelled counts held Count streams that ended by cancellation, not by a token: a
+	// test releasing the next stream waits for it, or the cancelled one may take the token.
+	holdsCancelled atomic.Int64
 }
 
 // Release lets one Count stream that is holding (hold_after) go on.
@@ -135,6 +138,9 @@ func (s *Server) Kill() {
 	s.once.Do(s.grpc.Stop)
 	<-s.done
 }
+
+// HoldsCancelled reports how many held Count streams ended by cancellation.
+func (s *Server) HoldsCancelled() int64 { return s.holdsCancelled.Load() }
 
 // Reflections reports how many reflection streams (v1 or v1alpha) the server has accepted.
 func (s *Server) Reflections() int64 { return s.reflections.Load() }
