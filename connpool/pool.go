@@ -1,11 +1,13 @@
-// Package connpool keeps one *grpc.ClientConn per backend node address, shared by every request
-// to that node, and closes a node's connection when the node leaves the registry.
+// Package connpool keeps, per backend node address, one *grpc.ClientConn and one *h2grpc.Client
+// (the unary fast path's client), shared by every request to that node, and closes a node's
+// connections when the node leaves the registry.
 //
-// Contract: a node is dialled with TLS (Config.TLS, TLS 1.2 or later) when Config.TLSAll is set
-// or its metadata says tls=true, in plaintext otherwise; the two never share a connection. Get
-// never blocks on the network (grpc.NewClient connects lazily); Retain retires
-// every connection whose address is not in the live set (closed after a drain delay, so calls in
-// flight finish); after Close, which closes everything at once, Get fails with ErrClosed.
+// Contract: a node is dialled with TLS (Config.TLS, TLS 1.2 or later, ALPN h2) when
+// Config.TLSAll is set or its metadata says tls=true, in plaintext otherwise; the two never share
+// a connection. Get and Unary never block on the network (both clients connect lazily); Retain
+// retires every node whose address is not in the live set (its clients close after a drain
+// delay, so calls in flight finish); after Close, which closes everything at once, Get and Unary
+// fail with ErrClosed.
 package connpool
 
 import (
@@ -19,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/edgeapi/gateway/h2grpc"
 	"github.com/edgeapi/gateway/registry"
 )
 
@@ -49,15 +52,28 @@ type key struct {
 	tls  bool
 }
 
+// node is what the pool keeps for one node: both clients share its lifecycle.
+type node struct {
+	cc *grpc.ClientConn
+	uc *h2grpc.Client
+}
+
+func (n *node) close() {
+	_ = n.cc.Close()
+	n.uc.Close()
+}
+
 // Pool is safe for concurrent use.
 type Pool struct {
 	opts     []grpc.DialOption // without transport credentials
 	tls      credentials.TransportCredentials
+	tlsConf  *tls.Config
+	unary    h2grpc.Config // without TLS
 	tlsAll   bool
 	drain    time.Duration
 	mu       sync.RWMutex
-	conns    map[key]*grpc.ClientConn
-	draining map[*grpc.ClientConn]*time.Timer
+	conns    map[key]*node
+	draining map[*node]*time.Timer
 	closed   bool
 }
 
@@ -87,20 +103,38 @@ func New(cfg Config) *Pool {
 	}
 	return &Pool{
 		opts: append(opts, cfg.Options...), drain: cfg.DrainDelay,
-		tls: credentials.NewTLS(tc), tlsAll: cfg.TLSAll,
-		conns: map[key]*grpc.ClientConn{}, draining: map[*grpc.ClientConn]*time.Timer{},
+		tls: credentials.NewTLS(tc), tlsConf: tc, tlsAll: cfg.TLSAll,
+		unary: h2grpc.Config{DialTimeout: cfg.DialTimeout, MaxMessageBytes: cfg.MaxMessageBytes},
+		conns: map[key]*node{}, draining: map[*node]*time.Timer{},
 	}
 }
 
-// Get returns the shared connection to node n, creating it on first use.
+// Get returns the shared grpc connection to node n, creating it on first use.
 func (p *Pool) Get(n registry.Node) (*grpc.ClientConn, error) {
+	e, err := p.node(n)
+	if err != nil {
+		return nil, err
+	}
+	return e.cc, nil
+}
+
+// Unary returns the shared unary client of node n, creating it on first use.
+func (p *Pool) Unary(n registry.Node) (*h2grpc.Client, error) {
+	e, err := p.node(n)
+	if err != nil {
+		return nil, err
+	}
+	return e.uc, nil
+}
+
+func (p *Pool) node(n registry.Node) (*node, error) {
 	k := key{addr: n.Address, tls: p.tlsAll || n.TLS()}
 	p.mu.RLock()
-	cc, ok := p.conns[k]
+	e, ok := p.conns[k]
 	closed := p.closed
 	p.mu.RUnlock()
 	if ok {
-		return cc, nil
+		return e, nil
 	}
 	if closed {
 		return nil, ErrClosed
@@ -110,12 +144,14 @@ func (p *Pool) Get(n registry.Node) (*grpc.ClientConn, error) {
 	if p.closed {
 		return nil, ErrClosed
 	}
-	if cc, ok := p.conns[k]; ok {
-		return cc, nil
+	if e, ok := p.conns[k]; ok {
+		return e, nil
 	}
 	creds := insecure.NewCredentials()
+	uc := p.unary
 	if k.tls {
 		creds = p.tls
+		uc.TLS = p.tlsConf
 	}
 	// passthrough: the address comes from the registry as host:port; the dialer resolves it.
 	// The authority is that address, so TLS verifies the node's host unless a server name is set.
@@ -123,8 +159,9 @@ func (p *Pool) Get(n registry.Node) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.conns[k] = cc
-	return cc, nil
+	e = &node{cc: cc, uc: h2grpc.New(k.addr, uc)}
+	p.conns[k] = e
+	return e, nil
 }
 
 // Retain retires the connections whose address is not in live: no new call gets them, and they
@@ -132,21 +169,21 @@ func (p *Pool) Get(n registry.Node) (*grpc.ClientConn, error) {
 func (p *Pool) Retain(live map[string]bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k, cc := range p.conns {
+	for k, e := range p.conns {
 		if live[k.addr] {
 			continue
 		}
 		delete(p.conns, k)
-		p.draining[cc] = time.AfterFunc(p.drain, func() {
+		p.draining[e] = time.AfterFunc(p.drain, func() {
 			p.mu.Lock()
-			delete(p.draining, cc)
+			delete(p.draining, e)
 			p.mu.Unlock()
-			_ = cc.Close()
+			e.close()
 		})
 	}
 }
 
-// Len reports how many connections are open.
+// Len reports how many nodes have connections.
 func (p *Pool) Len() int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -156,20 +193,20 @@ func (p *Pool) Len() int {
 // Close closes every connection; it is safe to call twice.
 func (p *Pool) Close() {
 	p.mu.Lock()
-	conns := make([]*grpc.ClientConn, 0, len(p.conns)+len(p.draining))
-	for _, cc := range p.conns {
-		conns = append(conns, cc)
+	nodes := make([]*node, 0, len(p.conns)+len(p.draining))
+	for _, e := range p.conns {
+		nodes = append(nodes, e)
 	}
-	p.conns = map[key]*grpc.ClientConn{}
-	for cc, t := range p.draining {
-		if t.Stop() { // a timer that already fired closes its connection itself
-			conns = append(conns, cc)
+	p.conns = map[key]*node{}
+	for e, t := range p.draining {
+		if t.Stop() { // a timer that already fired closes its node itself
+			nodes = append(nodes, e)
 		}
 	}
-	p.draining = map[*grpc.ClientConn]*time.Timer{}
+	p.draining = map[*node]*time.Timer{}
 	p.closed = true
 	p.mu.Unlock()
-	for _, cc := range conns {
-		_ = cc.Close()
+	for _, e := range nodes {
+		e.close()
 	}
 }

@@ -231,8 +231,12 @@ func orderProto(id int64, pad int) []byte {
 // must be its own request's, complete with its Content-Length, and the race detector watches
 // the buffers change hands.
 func TestHandlerConcurrentCallsKeepTheirBytes(t *testing.T) {
+	clients(t, testHandlerConcurrentCallsKeepTheirBytes)
+}
+
+func testHandlerConcurrentCallsKeepTheirBytes(t *testing.T, raw bool) {
 	cc := startEchoOrders(t)
-	h := newTestHandler(t, cc, Config{})
+	h := newTestHandlerWith(t, cc, Config{}, raw)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r.WithContext(resolver.WithEndpoint(r.Context(), &resolver.Endpoint{Service: orderService, Method: "OrderSrv.GetOrder"})))
 	}))

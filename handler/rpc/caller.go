@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/edgeapi/gateway/apierror"
+	"github.com/edgeapi/gateway/h2grpc"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/retry"
 	"github.com/edgeapi/gateway/selector"
@@ -28,7 +29,8 @@ type Pool interface {
 	Get(n registry.Node) (*grpc.ClientConn, error)
 }
 
-// Caller makes unary gRPC calls to a service: it picks a node, reports the outcome to the node's
+// Caller makes unary gRPC calls to a service (through grpc, or through h2grpc for the fast
+// path when the Pool is also a UnaryPool): it picks a node, reports the outcome to the node's
 // breaker, and tries another node when the retry policy allows (see package retry): always once
 // when the first node never received the request (connection refused, node gone); with retries
 // on, also after a node failure of an idempotent call, under the route's retry budget.
@@ -64,10 +66,59 @@ func isIdempotent(opts []grpc.CallOption) bool {
 
 // Invoke calls method (a gRPC path) on some node of service.
 func (c *Caller) Invoke(ctx context.Context, service, method string, req, resp any, opts ...grpc.CallOption) error {
+	return c.invoke(ctx, service, isIdempotent(opts), func(ctx, tctx context.Context, n registry.Node) (error, bool, error) {
+		cc, err := c.Pool.Get(n)
+		if err != nil {
+			return nil, false, err
+		}
+		var p peer.Peer
+		err = notOurCancel(tctx, cc, cc.Invoke(tctx, method, req, resp, append(opts, grpc.Peer(&p))...))
+		return err, neverSent(ctx, err, &p), nil
+	})
+}
+
+// UnaryPool is the optional ability of a Pool to hand out a node's raw unary client, which the
+// fast path prefers to grpc (see package h2grpc); *connpool.Pool has it.
+type UnaryPool interface {
+	Unary(n registry.Node) (*h2grpc.Client, error)
+}
+
+// unaryPool returns the pool's raw unary clients, or nil when it has none.
+func (c *Caller) unaryPool() UnaryPool {
+	up, _ := c.Pool.(UnaryPool)
+	return up
+}
+
+// invokeRaw makes call (already encoded) on some node of service with the nodes' raw unary
+// clients, under the same node selection, breaker reports and retry policy as Invoke. Header,
+// Trailer and Response are those of the last try.
+func (c *Caller) invokeRaw(ctx context.Context, up UnaryPool, service string, call *h2grpc.Call, idempotent bool) error {
+	return c.invoke(ctx, service, idempotent, func(ctx, tctx context.Context, n registry.Node) (error, bool, error) {
+		uc, err := up.Unary(n)
+		if err != nil {
+			return nil, false, err
+		}
+		clear(call.Header)
+		clear(call.Trailer)
+		call.Header, call.Trailer = call.Header[:0], call.Trailer[:0]
+		err = uc.Invoke(tctx, call)
+		// As with grpc (see neverSent): only an Unavailable the caller did not cause is retried
+		// as unsent.
+		unsent := ctx.Err() == nil && status.Code(err) == codes.Unavailable && h2grpc.NeverSent(err)
+		return err, unsent, nil
+	})
+}
+
+// tryFunc makes one try of a call on node n under tctx (ctx bounded by the per-try timeout):
+// err is its outcome and unsent whether the node provably never saw it; poolErr reports that
+// the node's client could not even be had, and nothing was tried.
+type tryFunc func(ctx, tctx context.Context, n registry.Node) (err error, unsent bool, poolErr error)
+
+// invoke runs try on a node of service, and again on another when the retry policy allows.
+func (c *Caller) invoke(ctx context.Context, service string, idempotent bool, try tryFunc) error {
 	pol := c.Retry
 	pol.Begin()
 	defer pol.End()
-	idempotent := isIdempotent(opts)
 	var tried []string
 	var lastErr error
 	token := false
@@ -84,14 +135,13 @@ func (c *Caller) Invoke(ctx context.Context, service, method string, req, resp a
 			}
 			return err
 		}
-		cc, err := c.Pool.Get(pick.Node)
-		if err != nil {
-			pick.Done(err)
-			return &apierror.DialError{Address: pick.Node.Address, Err: err}
-		}
 		tctx, cancel := pol.Try(ctx)
-		var p peer.Peer
-		err = notOurCancel(tctx, cc, cc.Invoke(tctx, method, req, resp, append(opts, grpc.Peer(&p))...))
+		err, unsent, poolErr := try(ctx, tctx, pick.Node)
+		if poolErr != nil {
+			cancel()
+			pick.Done(poolErr)
+			return &apierror.DialError{Address: pick.Node.Address, Err: poolErr}
+		}
 		outcome := nodeOutcome(clientDeadline(ctx), err)
 		if err != nil && retry.PerTryExpired(ctx, tctx) {
 			outcome = err // our own per-try bound ran out: the node was too slow
@@ -101,7 +151,7 @@ func (c *Caller) Invoke(ctx context.Context, service, method string, req, resp a
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		sent := !neverSent(ctx, err, &p)
+		sent := !unsent
 		if sent && !selector.IsNodeFailure(outcome) {
 			return err // the node answered: its answer stands
 		}

@@ -24,13 +24,18 @@ func (f *outFrame) release() {
 // inFrame receives the backend's answer as protobuf bytes, without decoding it. buf keeps a
 // reference to grpc's receive buffers (or to one pooled copy when the message arrived in
 // several pieces) until release, so the answer is transcoded or written from where it landed.
+// raw is instead the pooled buffer h2grpc copied the answer into (the fast path's client).
 type inFrame struct {
 	pool *Buffers
 	buf  mem.Buffer
+	raw  *[]byte
 }
 
 // bytes returns the received message; valid until release.
 func (f *inFrame) bytes() []byte {
+	if f.raw != nil {
+		return *f.raw
+	}
 	if f.buf == nil {
 		return nil
 	}
@@ -42,6 +47,10 @@ func (f *inFrame) release() {
 	if f.buf != nil {
 		f.buf.Free()
 		f.buf = nil
+	}
+	if f.raw != nil {
+		f.pool.Put(f.raw)
+		f.raw = nil
 	}
 }
 

@@ -248,12 +248,18 @@ func (h *Handler) serveFast(ctx context.Context, w http.ResponseWriter, r *http.
 		// same answer, with the same wording, whichever path its request took.
 		return false, nil
 	}
-	// Reference counted: grpc may write the bytes after Invoke returns (see outFrame).
-	c.req.buf = mem.NewBuffer(wp, h.bufs)
-
-	ctx = c.outgoingContext(ctx, h.headers, r.Header)
-	err = h.caller.Invoke(ctx, ep.Service, m.Path, &c.req, &c.resp, c.options(retryOption(m))...)
-	c.req.release() // grpc keeps its own reference while it still writes the bytes
+	if up := h.caller.unaryPool(); up != nil {
+		call := c.rawCall(h.headers, r.Header, m.Path, wire, h.bufs)
+		err = h.caller.invokeRaw(ctx, up, ep.Service, call, m.Idempotent())
+		h.bufs.Put(wp) // h2grpc has written the last byte when it returns
+		c.takeRawAnswer()
+	} else {
+		// Reference counted: grpc may write the bytes after Invoke returns (see outFrame).
+		c.req.buf = mem.NewBuffer(wp, h.bufs)
+		ctx = c.outgoingContext(ctx, h.headers, r.Header)
+		err = h.caller.Invoke(ctx, ep.Service, m.Path, &c.req, &c.resp, c.options(retryOption(m))...)
+		c.req.release() // grpc keeps its own reference while it still writes the bytes
+	}
 	if err != nil {
 		callmeta.WriteMetadata(w.Header(), c.header, c.trailer)
 		return true, h.callError(err, set)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/edgeapi/gateway/descriptor"
 	"github.com/edgeapi/gateway/examples/proto/order"
+	"github.com/edgeapi/gateway/h2grpc"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/resolver"
 	"github.com/edgeapi/gateway/selector"
@@ -116,23 +117,50 @@ func serveGRPC(t *testing.T, register func(*grpc.Server), opts ...grpc.ServerOpt
 	return cc
 }
 
+// rawNode is a oneNode whose pool also hands out a raw unary client, so the fast path takes
+// h2grpc instead of grpc.
+type rawNode struct {
+	oneNode
+	uc *h2grpc.Client
+}
+
+func (r rawNode) Unary(registry.Node) (*h2grpc.Client, error) { return r.uc, nil }
+
+// clients runs test once with each unary client the fast path can use.
+func clients(t *testing.T, test func(t *testing.T, raw bool)) {
+	t.Run("grpc", func(t *testing.T) { test(t, false) })
+	t.Run("h2grpc", func(t *testing.T) { test(t, true) })
+}
+
 func newTestHandler(t *testing.T, cc *grpc.ClientConn, cfg Config) *Handler {
+	return newTestHandlerWith(t, cc, cfg, false)
+}
+
+// newTestHandlerWith is newTestHandler whose fast path uses h2grpc when raw is set.
+func newTestHandlerWith(t *testing.T, cc *grpc.ClientConn, cfg Config, raw bool) *Handler {
 	t.Helper()
 	set, err := descriptor.LoadProtoset("../../examples/proto/order.protoset")
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := oneNode{cc}
-	h, err := New(&Caller{Selector: node, Pool: node}, staticDescs{orderService: set}, slog.New(slog.DiscardHandler), cfg)
+	var pool Pool = oneNode{cc}
+	if raw {
+		uc := h2grpc.New(cc.Target(), h2grpc.Config{})
+		t.Cleanup(uc.Close)
+		pool = rawNode{oneNode{cc}, uc}
+	}
+	h, err := New(&Caller{Selector: oneNode{cc}, Pool: pool}, staticDescs{orderService: set}, slog.New(slog.DiscardHandler), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
-func TestHandlerCalls(t *testing.T) {
+func TestHandlerCalls(t *testing.T) { clients(t, testHandlerCalls) }
+
+func testHandlerCalls(t *testing.T, raw bool) {
 	srv, cc := startOrderServer(t)
-	h := newTestHandler(t, cc, Config{ForwardHeaders: []string{"X-Tenant"}})
+	h := newTestHandlerWith(t, cc, Config{ForwardHeaders: []string{"X-Tenant"}}, raw)
 
 	type errBody struct {
 		ID       string            `json:"id"`

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/edgeapi/gateway/h2grpc"
 	"github.com/edgeapi/gateway/handler/callmeta"
 )
 
@@ -17,9 +18,12 @@ import (
 // options are built once. Recycling is sound because Caller.Invoke is synchronous: grpc encodes
 // the metadata, fills header and trailer and reads the options before it returns, and what it
 // still writes afterwards (the request bytes) holds a reference of its own (see outFrame).
+// With h2grpc (raw), the request bytes are copied out before Invoke returns, and the answer's
+// pooled buffer moves into resp.
 type unaryCall struct {
 	req     outFrame
 	resp    inFrame
+	raw     h2grpc.Call // the fast path's call when the pool has raw unary clients
 	md      metadata.MD // outgoing; cleared, not dropped, between calls
 	header  metadata.MD
 	trailer metadata.MD
@@ -41,6 +45,39 @@ func (c *unaryCall) outgoingContext(ctx context.Context, hdrs callmeta.Headers, 
 		return ctx // nothing crosses (see callmeta.Headers.OutgoingContext)
 	}
 	return metadata.NewOutgoingContext(ctx, c.md)
+}
+
+// rawCall readies c.raw for method with request, the metadata hdrs builds from h, and answers
+// copied into bufs.
+func (c *unaryCall) rawCall(hdrs callmeta.Headers, h http.Header, method string, request []byte, bufs *Buffers) *h2grpc.Call {
+	c.md = hdrs.AppendOutgoing(c.md, h)
+	call := &c.raw
+	call.Method, call.Request, call.Buffers = method, request, bufs
+	for k, vs := range c.md {
+		for _, v := range vs {
+			call.Metadata = append(call.Metadata, h2grpc.Field{Name: k, Value: v})
+		}
+	}
+	return call
+}
+
+// takeRawAnswer moves the raw call's answer into c.resp, and its metadata into c.header and
+// c.trailer, where the rest of the handler looks for them. No map is made for an answer
+// without metadata, which is the common case.
+func (c *unaryCall) takeRawAnswer() {
+	c.resp.raw, c.raw.Response = c.raw.Response, nil
+	c.header = appendMD(c.header, c.raw.Header)
+	c.trailer = appendMD(c.trailer, c.raw.Trailer)
+}
+
+func appendMD(md metadata.MD, fs []h2grpc.Field) metadata.MD {
+	for _, f := range fs {
+		if md == nil {
+			md = make(metadata.MD, len(fs))
+		}
+		md[f.Name] = append(md[f.Name], f.Value)
+	}
+	return md
 }
 
 // calls recycles unaryCalls. A call is only put back once Invoke has returned: grpc fills the
@@ -76,6 +113,10 @@ func (p *calls) put(c *unaryCall) {
 		clear(c.md)
 	}
 	c.header, c.trailer = nil, nil
+	c.raw.Reset() // its answer, if any, moved to c.resp
+	if cap(c.raw.Metadata) > 16 || cap(c.raw.Header) > 16 || cap(c.raw.Trailer) > 16 {
+		c.raw = h2grpc.Call{}
+	}
 	c.opts[3], c.opts[4] = nil, nil
 	p.pool.Put(c)
 }
