@@ -126,12 +126,7 @@ func (c *cli) publish(args []string) int {
 		return c.fail(cmd, apierror.GatewayID, apierror.New(http.StatusServiceUnavailable, "the event was not published: %v", err))
 	}
 	defer nc.Close()
-	pub, err := brokernats.New(ctx, nc, brokernats.Config{
-		Stream:     cfg.Events.Stream,
-		Subjects:   []string{prefix + ".>"},
-		MaxAge:     cfg.Events.MaxAge.D(),
-		AckTimeout: cfg.Events.AckTimeout.D(),
-	}, log)
+	pub, err := brokernats.New(ctx, nc, streamConfig(cfg), log)
 	if err != nil {
 		return c.fail(cmd, apierror.GatewayID, apierror.New(http.StatusServiceUnavailable, "the event was not published: %v", err))
 	}

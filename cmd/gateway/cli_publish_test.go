@@ -28,7 +28,8 @@ func TestCLIPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(ns.Shutdown)
-	f := newCLIFixture(t, fmt.Sprintf("nats:\n  url: %s\nevents:\n  source: /cli-test\n", ns.ClientURL()))
+	// A duplicate window of the operator's own: publishing must not reset it to the default.
+	f := newCLIFixture(t, fmt.Sprintf("nats:\n  url: %s\nevents:\n  source: /cli-test\n  duplicate_window: 45s\n", ns.ClientURL()))
 	dataFile := filepath.Join(f.dir, "event.json")
 	if err := os.WriteFile(dataFile, []byte(`{"from":"file"}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -116,6 +117,14 @@ func TestCLIPublish(t *testing.T) {
 		if msg.Subject() != got.Subject || string(msg.Data()) != tc.data {
 			t.Errorf("%s: event on %s with data %q, want %s and %q", tc.name, msg.Subject(), msg.Data(), got.Subject, tc.data)
 		}
+	}
+
+	st, err := js.Stream(ctx, "GATEWAY_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := st.CachedInfo().Config.Duplicates; d != 45*time.Second {
+		t.Errorf("stream duplicate window %v after gateway publish, want the configured 45s", d)
 	}
 
 	// The gateway's event handler publishes the same layout into the same stream.

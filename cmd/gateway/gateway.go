@@ -84,6 +84,19 @@ type routing struct {
 	web    *web.Handler
 }
 
+// streamConfig is the event stream as the configuration defines it. The gateway and
+// `gateway publish` both create or update the stream with it: each call rewrites the stream's
+// settings, so a publisher with settings of its own would undo the operator's.
+func streamConfig(cfg config.Config) brokernats.Config {
+	return brokernats.Config{
+		Stream:     cfg.Events.Stream,
+		Subjects:   []string{eventPrefix(cfg) + ".>"},
+		MaxAge:     cfg.Events.MaxAge.D(),
+		Duplicates: cfg.Events.DuplicateWindow.D(),
+		AckTimeout: cfg.Events.AckTimeout.D(),
+	}
+}
+
 // usesHandler reports whether any route, or the default, uses the named handler.
 func usesHandler(cfg config.Config, name string) bool {
 	return cfg.Handler == name || slices.ContainsFunc(cfg.Routes, func(r config.Route) bool { return r.Handler == name })
@@ -320,13 +333,7 @@ func (g *gateway) publisher(ctx context.Context, cfg config.Config) (broker.Publ
 		return nil, err
 	}
 	g.closers = append(g.closers, nc.Close)
-	pub, err := brokernats.New(ctx, nc, brokernats.Config{
-		Stream:     cfg.Events.Stream,
-		Subjects:   []string{eventPrefix(cfg) + ".>"},
-		MaxAge:     cfg.Events.MaxAge.D(),
-		Duplicates: cfg.Events.DuplicateWindow.D(),
-		AckTimeout: cfg.Events.AckTimeout.D(),
-	}, g.log)
+	pub, err := brokernats.New(ctx, nc, streamConfig(cfg), g.log)
 	if err != nil {
 		return nil, err
 	}
