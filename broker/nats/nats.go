@@ -88,12 +88,8 @@ func (p *Publisher) Publish(ctx context.Context, m *broker.Message) (broker.Ack,
 		return broker.Ack{}, fmt.Errorf("%w: not connected to NATS (%s)", broker.ErrUnavailable, nc.Status())
 	}
 	// The JetStream client writes its own headers (Nats-Msg-Id, Nats-Expected-Stream) into the
-	// message: give it a copy, so the caller's message is left as it was (and a nil header works).
-	hdr := make(nats.Header, len(m.Header)+2)
-	for k, v := range m.Header {
-		hdr[k] = v
-	}
-	msg := &nats.Msg{Subject: m.Subject, Header: hdr, Data: m.Data}
+	// message's header map, which broker.Publisher allows.
+	msg := &nats.Msg{Subject: m.Subject, Header: nats.Header(m.Header), Data: m.Data}
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(p.cfg.Stream)}
 	if m.ID != "" {
 		opts = append(opts, jetstream.WithMsgID(m.ID))

@@ -16,6 +16,7 @@ package event
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,7 +166,9 @@ func (h *Handler) Build(r *http.Request, path string) (*broker.Message, string, 
 	if h.cfg.Namespace != "" {
 		subject = h.cfg.Namespace + "." + topic
 	}
-	hdr := map[string][]string{}
+	// Sized for the attributes below, the carried headers and the two the broker adds, so
+	// that the map is not grown while it is filled.
+	hdr := make(map[string][]string, 8+len(h.cfg.CarryHeaders))
 	// Extension attributes first, so the required ones below cannot be overridden.
 	for k, vs := range r.Header {
 		lk := strings.ToLower(k)
@@ -253,10 +256,21 @@ func truncate(s string) string {
 	return s
 }
 
+// newUUID returns a random (version 4) UUID in its canonical text form.
 func newUUID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
 }
