@@ -33,8 +33,8 @@
 //     node entry written last (highest revision), like the Consul backend. GetService wraps
 //     registry.ErrNotFound when no node is left.
 //   - Watch sends no event for the state at the time of the call (the consumer lists that): it
-//     loads it, then sends one Event per change with the whole service, EventDelete when its
-//     last node went (deregistered or expired). Heartbeats that change nothing send nothing.
+//     loads it before returning, then sends one Event per change made after it returned, with
+//     the whole service, EventDelete when its last node went (deregistered or expired). Heartbeats that change nothing send nothing.
 //     Its one goroutine owns the KV watcher and closes the channel as the last thing it does,
 //     so a closed channel means the goroutine is done and the watcher stopped (nats.go then
 //     deletes the server-side consumer on a goroutine of its own).

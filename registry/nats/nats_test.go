@@ -3,6 +3,7 @@ package nats_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -545,5 +546,35 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if _, err := natsreg.New(context.Background(), nil, natsreg.Config{}, nil); err == nil {
 		t.Fatal("New accepted a nil connection")
+	}
+}
+
+// TestWatchSeesAChangeRightAfterItReturns: with many entries to load, a change made as soon as
+// Watch returned still arrives as an event. nats.go delivers the initial values after WatchAll
+// returned and counts a change that lands meanwhile among them; Watch must have loaded them
+// before it returns, or the change is taken for initial state and never sent.
+func TestWatchSeesAChangeRightAfterItReturns(t *testing.T) {
+	t.Parallel()
+	_, r := setup(t, 0)
+	ctx := context.Background()
+	for i := range 300 {
+		svc := &registry.Service{Name: fmt.Sprintf("go.micro.api.bulk%03d", i), Nodes: []registry.Node{{ID: "n", Address: "127.0.0.1:1"}}}
+		if err := r.Register(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 20 {
+		events := watch(t, r)
+		node := registry.Node{ID: fmt.Sprintf("late-%d", round), Address: "127.0.0.1:9100"}
+		if err := r.Register(ctx, userService(node)); err != nil {
+			t.Fatal(err)
+		}
+		ev := nextEvent(t, events, 5*time.Second)
+		if ev.Name != "go.micro.api.user" || len(ev.Service.Nodes) == 0 {
+			t.Fatalf("round %d: first event = %+v, want the user service with the new node", round, ev)
+		}
+		if err := r.Deregister(ctx, userService(node)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

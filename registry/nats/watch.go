@@ -35,34 +35,51 @@ func (r *Registry) Watch(ctx context.Context) (<-chan registry.Event, error) {
 		return fail(fmt.Errorf("%w (connection %v)", nats.ErrDisconnected, r.nc.Status()))
 	}
 	// The watcher lives as long as wctx, which also bounds its setup request; the timer
-	// bounds the setup alone.
+	// bounds the setup and then each wait for an entry of the current state.
 	timer := time.AfterFunc(r.cfg.Timeout, cancel)
 	w, err := r.kv.WatchAll(wctx)
-	if !timer.Stop() {
-		if err == nil {
-			stopWatcher(cancel, w)
-		}
-		return fail(fmt.Errorf("setting up the KV watcher took longer than %v", r.cfg.Timeout))
-	}
 	if err != nil {
+		timer.Stop()
 		return fail(err)
 	}
+	// Load the state as it is now before returning. nats.go ends the initial values after as
+	// many entries as were pending at its first one, so a change made while they are still
+	// being delivered is counted among them; had Watch returned first, a change its caller
+	// made right after would be taken for initial state and never sent as an event.
+	st := watchState{services: make(map[string]*serviceState)}
+load:
+	for !st.loaded {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				break load
+			}
+			r.apply(&st, e)
+			// The bound is on silence, not on the whole load: a large bucket keeps it coming.
+			timer.Reset(r.cfg.Timeout)
+		case <-wctx.Done():
+			break load
+		}
+	}
+	if !timer.Stop() || !st.loaded {
+		stopWatcher(cancel, w)
+		return fail(fmt.Errorf("loading the registry's current state: no entry for %v", r.cfg.Timeout))
+	}
 	out := make(chan registry.Event, watchBuffer)
-	go r.follow(wctx, cancel, w, status, out)
+	go r.follow(wctx, cancel, w, status, out, st)
 	return out, nil
 }
 
 // follow is the watch goroutine: it owns w, status and out, and gives them all up when it
 // returns (ctx done, connection lost, watcher closed).
 func (r *Registry) follow(ctx context.Context, cancel context.CancelFunc, w jetstream.KeyWatcher,
-	status chan nats.Status, out chan<- registry.Event) {
+	status chan nats.Status, out chan<- registry.Event, st watchState) {
 	defer close(out)
 	defer func() {
 		stopWatcher(cancel, w)
 		r.nc.RemoveStatusListener(status)
 	}()
 
-	st := watchState{services: make(map[string]*serviceState)}
 	var sweep <-chan time.Time
 	if r.sweep {
 		t := time.NewTicker(max(r.cfg.TTL/5, 100*time.Millisecond))
