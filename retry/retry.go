@@ -7,7 +7,7 @@
 //     on for every route, also when retries are off.
 //   - With Attempts > 1 (off by default), an attempt that failed in a way that says the node is
 //     unhealthy (unavailable, reset, per-try timeout) is retried too, but only when the handler
-//     says the request is idempotent (HTTP GET/HEAD/OPTIONS/PUT/DELETE with a replayable body; a
+//     says the request is idempotent (IdempotentMethod, with a replayable body; a
 //     gRPC method whose descriptor declares idempotency_level), and never once any byte of the
 //     answer reached the client: handlers only retry before they write.
 //   - Every retry needs a token from the policy's Budget: retries in flight stay at or under
@@ -20,6 +20,7 @@ package retry
 
 import (
 	"context"
+	"net/http"
 	"sync/atomic"
 	"time"
 )
@@ -158,4 +159,14 @@ func (b *Budget) Release() { b.retrying.Add(-1) }
 // InFlight reports the requests and retries in flight (for tests and metrics).
 func (b *Budget) InFlight() (requests, retries int64) {
 	return b.active.Load(), b.retrying.Load()
+}
+
+// IdempotentMethod reports whether HTTP defines the method as idempotent (RFC 9110 9.2.2): the
+// http proxy and the api handler, which carries the whole HTTP request, both retry by it.
+func IdempotentMethod(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
 }

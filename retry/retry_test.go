@@ -152,3 +152,14 @@ func TestGrant(t *testing.T) {
 		t.Fatal("a nil policy refused a retry")
 	}
 }
+
+func TestIdempotentMethod(t *testing.T) {
+	for m, want := range map[string]bool{
+		"GET": true, "HEAD": true, "OPTIONS": true, "TRACE": true, "PUT": true, "DELETE": true,
+		"POST": false, "PATCH": false, "CONNECT": false, "get": false, "": false,
+	} {
+		if got := retry.IdempotentMethod(m); got != want {
+			t.Errorf("IdempotentMethod(%q) = %v, want %v", m, got, want)
+		}
+	}
+}

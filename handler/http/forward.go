@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgeapi/gateway/apierror"
+	"github.com/edgeapi/gateway/retry"
 	"github.com/edgeapi/gateway/selector"
 )
 
@@ -94,7 +95,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, service, path 
 		}
 	}()
 	x.upType = upgradeType(r.Header)
-	if pol.Enabled() && idempotent(r.Method) {
+	if pol.Enabled() && retry.IdempotentMethod(r.Method) {
 		b, err := keepBody(r)
 		if err != nil {
 			apierror.Write(w, service, err)
@@ -208,7 +209,7 @@ func (x *exchange) retryable(err error) bool {
 		return false
 	}
 	pol := x.h.cfg.Retry
-	if !(x.replay != nil || replayable(x.in)) || !pol.May(x.tries-1, sent, idempotent(x.in.Method)) {
+	if !(x.replay != nil || replayable(x.in)) || !pol.May(x.tries-1, sent, retry.IdempotentMethod(x.in.Method)) {
 		return false
 	}
 	return pol.Grant(x.service, &x.token)

@@ -186,15 +186,6 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial" || errors.As(err, &cert) || errors.As(err, &rec)
 }
 
-// idempotent reports whether HTTP says the method may be repeated (RFC 9110 9.2.2).
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
-}
-
 // replayable reports whether the request's body is absent or can be produced again.
 func replayable(r *http.Request) bool {
 	return r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || r.GetBody != nil
