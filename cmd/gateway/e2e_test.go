@@ -100,15 +100,7 @@ func startPlainServer(t *testing.T, register func(*grpc.Server)) string {
 	s := grpc.NewServer()
 	register(s)
 	reflection.Register(s)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		s.Stop()
-		<-done
-	})
+	serveGRPC(t, s, lis)
 	return lis.Addr().String()
 }
 

@@ -207,15 +207,7 @@ func startHungServer(t *testing.T) string {
 		<-ss.Context().Done()
 		return status.FromContextError(ss.Context().Err()).Err()
 	}))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		s.Stop()
-		<-done
-	})
+	serveGRPC(t, s, lis)
 	return lis.Addr().String()
 }
 

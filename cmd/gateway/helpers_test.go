@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgeapi/gateway/config"
+	"google.golang.org/grpc"
 )
 
 // The end-to-end tests run the real gateway (newGateway + serve) on a loopback listener in front
@@ -289,4 +290,18 @@ func decodeJSON(t testing.TB, s string) any {
 		t.Fatalf("decoding %s: %v", s, err)
 	}
 	return v
+}
+
+// serveGRPC serves s on lis until the test ends, then stops it and waits for Serve to return.
+func serveGRPC(t testing.TB, s *grpc.Server, lis net.Listener) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(lis)
+	}()
+	t.Cleanup(func() {
+		s.Stop()
+		<-done
+	})
 }

@@ -77,16 +77,8 @@ func startFakeNode(t *testing.T, mode fakeMode) *fakeNode {
 			return status.FromContextError(ss.Context().Err()).Err()
 		}
 	}))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		f.Release()
-		s.Stop()
-		<-done
-	})
+	serveGRPC(t, s, lis)
+	t.Cleanup(f.Release) // runs first: held calls end before the server stops
 	return f
 }
 

@@ -69,15 +69,7 @@ func startTLSEcho(t *testing.T, cfg *tls.Config) *tlsEcho {
 	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg)))
 	testsvcv1.RegisterEchoServer(s, e)
 	reflection.Register(s)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		s.Stop()
-		<-done
-	})
+	serveGRPC(t, s, lis)
 	return e
 }
 
