@@ -35,12 +35,13 @@ func (c *conn) peekSocket(fd uintptr) bool {
 // alive reports whether an idle connection can carry a request: the server has neither closed
 // it nor sent anything (an idle connection has nothing to say; a stray answer means the
 // exchange before went wrong). Without this look, only a failed request would tell, and a
-// request that cannot be replayed would fail with it.
-func (c *conn) alive() bool {
+// request that cannot be replayed would fail with it. Without look only the reader's buffer is
+// checked.
+func (c *conn) alive(look bool) bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	if c.raw == nil {
+	if c.raw == nil || !look {
 		return true
 	}
 	if err := c.raw.Read(c.peek); err != nil {

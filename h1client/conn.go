@@ -155,11 +155,16 @@ func retryable(req *http.Request, err error) bool {
 	if !ok {
 		return false
 	}
-	noBody := req.Body == nil || req.Body == http.NoBody
 	if re.nothingWritten {
-		return noBody || req.GetBody != nil
+		return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	}
-	if !noBody && req.GetBody == nil {
+	return replayable(req)
+}
+
+// replayable reports whether req may be sent again even when some of it went out: its body
+// can be produced again and the method (or an idempotency key) says a repeat does no harm.
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return false
 	}
 	switch req.Method {

@@ -34,7 +34,9 @@
 //     back to the pool when its response body reaches EOF (before the caller's Close), provided
 //     neither side asked to close and the request body was written whole; a body closed before
 //     its end closes the connection. Before an idle connection is reused it is checked, without
-//     blocking, for a close (or stray bytes) from the server that arrived while it was idle.
+//     blocking, for a close (or stray bytes) from the server that arrived while it was idle;
+//     a replayable request (below) skips that look on a connection idle for less than a second,
+//     since a close is then repaired by the resend.
 //   - Cancelling the request's context aborts a dial, a write or a read in progress, including a
 //     read of the response body, and the error returned is context.Cause of it.
 //   - A reused connection that fails before any byte of the response arrived (the server closed
@@ -84,6 +86,7 @@ type Transport struct {
 	tls         *tls.Config
 	maxIdle     int
 	idleTimeout time.Duration
+	trustIdle   time.Duration // see defaultTrustIdle
 	bufs        sync.Pool // *[]byte of copyBufSize, for streaming request bodies
 
 	mu     sync.Mutex
@@ -143,6 +146,7 @@ func New(cfg Config) *Transport {
 		tls:         tc,
 		maxIdle:     cfg.MaxIdleConnsPerHost,
 		idleTimeout: cfg.IdleConnTimeout,
+		trustIdle:   defaultTrustIdle,
 		idle:        make(map[connKey][]*conn),
 	}
 	t.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
@@ -158,9 +162,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	ctx := req.Context()
-	fresh := false
+	fresh, replay := false, replayable(req)
 	for {
-		c, err := t.getConn(ctx, key, fresh)
+		c, err := t.getConn(ctx, key, fresh, replay)
 		if err != nil {
 			closeBody(req)
 			if ctx.Err() != nil {
@@ -225,16 +229,24 @@ func closeBody(req *http.Request) {
 	}
 }
 
+// defaultTrustIdle is how long a connection may have been idle and still carry a replayable request
+// without the look at its socket (a syscall per request at proxy loads). A close the look
+// would have caught costs such a request only a resend on a fresh connection; what a resend
+// cannot repair is a stray answer, an "408 Request Timeout" written by a server whose idle
+// timeout ran out, and servers do not time out idle keep-alive connections within a second.
+const defaultTrustIdle = time.Second
+
 // getConn returns an idle connection for key that is still open, or dials a new one; fresh
-// skips the pool.
-func (t *Transport) getConn(ctx context.Context, key connKey, fresh bool) (*conn, error) {
+// skips the pool. replay says the request can be sent again should the connection turn out
+// closed.
+func (t *Transport) getConn(ctx context.Context, key connKey, fresh, replay bool) (*conn, error) {
 	if !fresh {
 		for {
 			c := t.popIdle(key)
 			if c == nil {
 				break
 			}
-			if c.alive() {
+			if c.alive(!replay || time.Since(c.idleSince) >= t.trustIdle) {
 				c.reused = true
 				return c, nil
 			}

@@ -452,12 +452,39 @@ func TestIdleCloseIsSeenBeforeReuse(t *testing.T) {
 			return true
 		}
 		defer tr.put(c)
-		return !c.alive()
+		return !c.alive(true)
 	})
 	req, _ := http.NewRequest(http.MethodPost, srv.url(), hiddenLength{strings.NewReader("once")})
 	req.ContentLength = 4
 	if resp, body := do(t, tr, req); resp.StatusCode != http.StatusOK || body != "ok" {
 		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+}
+
+// TestStrayAnswerOnAnIdleConnection: a server whose idle timeout ran out writes "408 Request
+// Timeout" and closes. A GET sent on that connection after it was idle for a while must not
+// take the 408 for its answer; one sent within trustIdle skips the look, and the server has
+// not timed out yet.
+func TestStrayAnswerOnAnIdleConnection(t *testing.T) {
+	srv := newRawServer(t, func(n int64, c net.Conn, br *bufio.Reader) {
+		if readRequest(br) == nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		if n == 1 {
+			time.Sleep(20 * time.Millisecond) // the server's idle timeout
+			_, _ = io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		}
+	})
+	tr := newTransport(t, Config{})
+	tr.trustIdle = 50 * time.Millisecond
+	get(t, tr, srv.url())
+	time.Sleep(2 * tr.trustIdle)
+	if resp, body := get(t, tr, srv.url()); resp.StatusCode != http.StatusOK || body != "ok" {
+		t.Fatalf("%d %q, want the 200 of a fresh connection", resp.StatusCode, body)
+	}
+	if n := srv.conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
 	}
 }
 
