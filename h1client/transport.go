@@ -87,7 +87,7 @@ type Transport struct {
 	maxIdle     int
 	idleTimeout time.Duration
 	trustIdle   time.Duration // see defaultTrustIdle
-	bufs        sync.Pool // *[]byte of copyBufSize, for streaming request bodies
+	bufs        sync.Pool     // *[]byte of copyBufSize, for streaming request bodies
 
 	mu     sync.Mutex
 	idle   map[connKey][]*conn // per key, most recently used last
