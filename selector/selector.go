@@ -24,7 +24,6 @@ package selector
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -96,18 +95,34 @@ type table struct {
 
 type serviceState struct {
 	svc   *registry.Service
-	nodes []*nodeState
 	next  atomic.Uint64
+	nodes []nodeState
 }
 
-// nodeState is one node in one table. The breaker and the in-flight counter are pointers so a
-// rebuilt table can carry them over to a node whose metadata changed.
+// nodeState is one node in one table, held by value in its service's slice so that Select
+// follows one pointer fewer per node: at 10,000 services the lookup is bound by cache misses,
+// not by instructions.
 type nodeState struct {
-	service  string
-	node     registry.Node
-	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
-	inflight *atomic.Int64
+	node registry.Node
+	live *nodeLive
 }
+
+// nodeLive is what a node keeps across table rebuilds: its breaker, its in-flight count and
+// the breaker's open deadline, side by side so that Select touches one allocation of ours.
+type nodeLive struct {
+	// cb is held by value: gobreaker's two-step type is a pointer to the breaker, and keeping
+	// the pointer itself saves a hop.
+	cb       gobreaker.TwoStepCircuitBreaker[struct{}]
+	inflight atomic.Int64
+	// openUntil mirrors the breaker, in Unix nanoseconds: while now is before it the breaker
+	// is open. It is set by the breaker's state-change hook, under the breaker's lock, so the
+	// scans that only ask "is this node open?" (least outstanding, the panic check) need no
+	// lock per node. A passed deadline means the breaker half-opens at its next Allow.
+	openUntil atomic.Int64
+}
+
+// isOpen reports whether the node's breaker is open at now (Unix nanoseconds).
+func (l *nodeLive) isOpen(now int64) bool { return now < l.openUntil.Load() }
 
 // New returns a selector with an empty table.
 func New(cfg Config) (*Selector, error) {
@@ -170,18 +185,18 @@ func (s *Selector) Update(services map[string]*registry.Service) {
 			next.services[name] = prev
 			continue
 		}
-		st := &serviceState{svc: svc, nodes: make([]*nodeState, 0, len(svc.Nodes))}
+		st := &serviceState{svc: svc, nodes: make([]nodeState, 0, len(svc.Nodes))}
 		if prev != nil {
 			st.next.Store(prev.next.Load())
 		}
 		for _, n := range svc.Nodes {
-			ns := prev.find(n)
-			switch {
-			case ns == nil:
-				ns = s.newNode(name, n)
-			case !maps.Equal(ns.node.Metadata, n.Metadata):
-				// Same node, new metadata: hand out the new value, keep breaker and count.
-				ns = &nodeState{service: name, node: n, cb: ns.cb, inflight: ns.inflight}
+			// The new value even for an unchanged node: the old one may keep the previous
+			// snapshot's strings alive. Breaker and count stay with the node.
+			ns := nodeState{node: n}
+			if old := prev.find(n); old != nil {
+				ns.live = old.live
+			} else {
+				ns.live = s.newNode(name, n)
 			}
 			st.nodes = append(st.nodes, ns)
 		}
@@ -194,17 +209,17 @@ func (st *serviceState) find(n registry.Node) *nodeState {
 	if st == nil {
 		return nil
 	}
-	for _, ns := range st.nodes {
-		if ns.node.ID == n.ID && ns.node.Address == n.Address {
+	for i := range st.nodes {
+		if ns := &st.nodes[i]; ns.node.ID == n.ID && ns.node.Address == n.Address {
 			return ns
 		}
 	}
 	return nil
 }
 
-func (s *Selector) newNode(service string, n registry.Node) *nodeState {
+func (s *Selector) newNode(service string, n registry.Node) *nodeLive {
 	b := s.cfg.Breaker
-	ns := &nodeState{service: service, node: n, inflight: new(atomic.Int64)}
+	live := new(nodeLive)
 	// Per-node closures only where they need the node: this runs for every node of every
 	// service, and the table's size is dominated by the breakers.
 	st := gobreaker.Settings{
@@ -217,19 +232,26 @@ func (s *Selector) newNode(service string, n registry.Node) *nodeState {
 		IsSuccessful: func(err error) bool { return !IsNodeFailure(err) },
 		IsExcluded:   IsClientCancel,
 	}
-	if fn := b.OnStateChange; fn != nil {
-		id := n.ID
-		st.OnStateChange = func(_ string, from, to gobreaker.State) { fn(service, id, from, to) }
+	fn, id, timeout := b.OnStateChange, n.ID, b.OpenTimeout
+	st.OnStateChange = func(_ string, from, to gobreaker.State) {
+		until := int64(0)
+		if to == gobreaker.StateOpen {
+			until = time.Now().Add(timeout).UnixNano()
+		}
+		live.openUntil.Store(until)
+		if fn != nil {
+			fn(service, id, from, to)
+		}
 	}
-	ns.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
-	return ns
+	live.cb = *gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
+	return live
 }
 
 // Pick is one selected node. Call Done exactly once with the outcome of the attempt.
 type Pick struct {
 	Node    registry.Node
 	Service *registry.Service
-	state   *nodeState
+	state   *nodeLive
 	done    func(error)
 }
 
@@ -270,21 +292,22 @@ func (s *Selector) Select(service string, exclude ...string) (Pick, error) {
 	}
 	usable := false
 	for i := range n {
-		ns := st.nodes[(start+i)%n]
+		ns := &st.nodes[(start+i)%n]
 		if excluded(ns.node.ID, exclude) {
 			continue
 		}
 		usable = true
-		done, err := ns.cb.Allow()
+		live := ns.live
+		done, err := live.cb.Allow()
 		if err != nil {
 			if errors.Is(err, gobreaker.ErrOpenState) && n > 1 && st.panicking(s.cfg.Breaker.MaxEjectionPercent) {
-				ns.inflight.Add(1)
-				return Pick{Node: ns.node, Service: st.svc, state: ns, done: ignoreOutcome}, nil
+				live.inflight.Add(1)
+				return Pick{Node: ns.node, Service: st.svc, state: live, done: ignoreOutcome}, nil
 			}
 			continue
 		}
-		ns.inflight.Add(1)
-		return Pick{Node: ns.node, Service: st.svc, state: ns, done: done}, nil
+		live.inflight.Add(1)
+		return Pick{Node: ns.node, Service: st.svc, state: live, done: done}, nil
 	}
 	if !usable {
 		return Pick{}, fmt.Errorf("%q: %w", service, ErrNoNodes)
@@ -293,13 +316,14 @@ func (s *Selector) Select(service string, exclude ...string) (Pick, error) {
 }
 
 // panicking reports whether more of the service's nodes are open than ejection may take out.
-// It locks every node's breaker, so Select asks only after meeting an open node.
+// Select asks only after meeting an open node.
 func (st *serviceState) panicking(maxPercent int) bool {
 	n := len(st.nodes)
 	limit := min(max(1, n*maxPercent/100), n-1)
+	now := time.Now().UnixNano()
 	open := 0
-	for _, ns := range st.nodes {
-		if ns.cb.State() == gobreaker.StateOpen {
+	for i := range st.nodes {
+		if st.nodes[i].live.isOpen(now) {
 			open++
 		}
 	}
@@ -314,14 +338,15 @@ func ignoreOutcome(error) {}
 func (st *serviceState) leastOutstanding(exclude []string) int {
 	n := len(st.nodes)
 	off := st.rotate(n)
+	now := time.Now().UnixNano()
 	best, bestN := off, int64(-1)
 	for i := range n {
 		idx := (off + i) % n
-		ns := st.nodes[idx]
-		if excluded(ns.node.ID, exclude) || ns.cb.State() == gobreaker.StateOpen {
+		ns := &st.nodes[idx]
+		if excluded(ns.node.ID, exclude) || ns.live.isOpen(now) {
 			continue
 		}
-		if v := ns.inflight.Load(); bestN < 0 || v < bestN {
+		if v := ns.live.inflight.Load(); bestN < 0 || v < bestN {
 			best, bestN = idx, v
 		}
 	}
@@ -358,7 +383,7 @@ func (s *Selector) States(service string) []NodeState {
 			continue
 		}
 		for _, ns := range st.nodes {
-			out = append(out, NodeState{Service: name, Node: ns.node, Breaker: ns.cb.State().String(), InFlight: ns.inflight.Load()})
+			out = append(out, NodeState{Service: name, Node: ns.node, Breaker: ns.live.cb.State().String(), InFlight: ns.live.inflight.Load()})
 		}
 	}
 	return out

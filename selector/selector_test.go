@@ -274,10 +274,13 @@ func minInt(a, b int) int {
 	return b
 }
 
-// Least outstanding does not pick a node whose breaker is open even when it is least loaded.
+// Least outstanding does not pick a node whose breaker is open even when it is least loaded,
+// and picks it again for the half-open trial once the open timeout passed.
 func TestLeastOutstandingSkipsOpen(t *testing.T) {
 	ids := []string{"a", "b"}
-	s := newSelector(t, selector.Config{Strategy: selector.LeastOutstanding}, service("foo", ids...))
+	const openFor = 100 * time.Millisecond
+	cfg := selector.Config{Strategy: selector.LeastOutstanding, Breaker: selector.BreakerConfig{OpenTimeout: openFor}}
+	s := newSelector(t, cfg, service("foo", ids...))
 	finish(t, s, "foo", "a", ids, errUnavailable, 5)
 	held := selectOn(t, s, "foo", "b", ids)
 	defer held.Done(nil)
@@ -290,6 +293,21 @@ func TestLeastOutstandingSkipsOpen(t *testing.T) {
 			t.Fatalf("picked %s with an open breaker", p.Node.ID)
 		}
 		p.Done(nil)
+	}
+	time.Sleep(openFor + 20*time.Millisecond)
+	p, err := s.Select("foo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Node.ID != "a" {
+		t.Fatalf("picked %s, want a (least loaded, open timeout passed)", p.Node.ID)
+	}
+	if got := breaker(t, s, "foo", "a"); got != "half-open" {
+		t.Errorf("a is %s during its trial, want half-open", got)
+	}
+	p.Done(nil)
+	if got := breaker(t, s, "foo", "a"); got != "closed" {
+		t.Errorf("a is %s after a good trial, want closed", got)
 	}
 }
 
