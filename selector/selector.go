@@ -19,6 +19,13 @@
 //     are all excluded by the caller gives ErrNoNodes.
 //   - Breaker and in-flight state survive table rebuilds for nodes that stay, and go with the
 //     node when it leaves.
+//   - A healthy node costs its breaker nothing. With the default trip rule (consecutive
+//     failures; no FailureRatio) a success on a closed breaker whose last counted outcome was a
+//     success changes nothing the breaker decides on, so such a node is picked and released
+//     without taking the breaker's lock: no clock read, no allocation, no cache miss on the
+//     breaker's memory (at 10,000 services those misses were most of Select's cost). Failures
+//     always reach the breaker, counted when they are reported; a success racing a failure may
+//     go uncounted, which can only make the breaker trip sooner, never later.
 package selector
 
 import (
@@ -60,6 +67,8 @@ type BreakerConfig struct {
 	// FailureRatio, when > 0, also trips the breaker once at least MinRequests requests were
 	// counted in the window and this share of them failed (e.g. 0.5). Catches a node that fails
 	// often without ever failing ConsecutiveFailures times in a row.
+	// It needs every attempt counted, so it turns off the quiet path (package comment): each
+	// Select and Done then takes the node's breaker lock.
 	FailureRatio float64
 	// MinRequests is the smallest sample the ratio is judged on; default 20.
 	MinRequests uint32
@@ -119,6 +128,10 @@ type nodeLive struct {
 	// scans that only ask "is this node open?" (least outstanding, the panic check) need no
 	// lock per node. A passed deadline means the breaker half-opens at its next Allow.
 	openUntil atomic.Int64
+	// quiet: the breaker is closed and its last counted outcome was a success, so picks skip
+	// it (see the package comment). Kept false when the trip rule needs every request counted.
+	quiet   atomic.Bool
+	quietOK bool
 }
 
 // isOpen reports whether the node's breaker is open at now (Unix nanoseconds).
@@ -219,7 +232,8 @@ func (st *serviceState) find(n registry.Node) *nodeState {
 
 func (s *Selector) newNode(service string, n registry.Node) *nodeLive {
 	b := s.cfg.Breaker
-	live := new(nodeLive)
+	live := &nodeLive{quietOK: b.FailureRatio == 0}
+	live.quiet.Store(live.quietOK)
 	// Per-node closures only where they need the node: this runs for every node of every
 	// service, and the table's size is dominated by the breakers.
 	st := gobreaker.Settings{
@@ -239,6 +253,8 @@ func (s *Selector) newNode(service string, n registry.Node) *nodeLive {
 			until = time.Now().Add(timeout).UnixNano()
 		}
 		live.openUntil.Store(until)
+		// Closing starts a new generation with zeroed counts.
+		live.quiet.Store(to == gobreaker.StateClosed && live.quietOK)
 		if fn != nil {
 			fn(service, id, from, to)
 		}
@@ -257,12 +273,52 @@ type Pick struct {
 
 // Done reports the attempt's outcome to the node's breaker and in-flight count.
 func (p *Pick) Done(err error) {
-	if p.state == nil {
+	live := p.state
+	if live == nil {
 		return
 	}
-	p.state.inflight.Add(-1)
-	p.done(err)
 	p.state = nil
+	live.inflight.Add(-1)
+	success := err == nil || !IsNodeFailure(err)
+	if p.done != nil {
+		p.done(err)
+		if err == nil || success && !IsClientCancel(err) {
+			live.settle()
+		}
+		return
+	}
+	// A quiet pick: the breaker has not heard of this attempt.
+	switch {
+	case !success:
+		live.quiet.Store(false)
+		live.report(err)
+	case live.quiet.Load() || IsClientCancel(err):
+		// Nothing the breaker would change.
+	default:
+		// The node failed meanwhile: this success resets its run of failures, as it would
+		// have had the breaker counted the attempt from its start.
+		live.report(nil)
+		live.settle()
+	}
+}
+
+// report counts an outcome of an attempt the breaker was not told about when it began. Only
+// a closed breaker hears it: one that opened since would have ignored the attempt (it began
+// in an older generation), and it must not pass for a half-open trial.
+func (l *nodeLive) report(err error) {
+	if l.cb.State() != gobreaker.StateClosed {
+		return
+	}
+	if done, aerr := l.cb.Allow(); aerr == nil {
+		done(err)
+	}
+}
+
+// settle makes the node quiet again after a counted success, if its breaker is still closed.
+func (l *nodeLive) settle() {
+	if l.quietOK && !l.quiet.Load() && l.cb.State() == gobreaker.StateClosed {
+		l.quiet.Store(true)
+	}
 }
 
 // Lookup returns the service as the selector currently sees it.
@@ -298,6 +354,10 @@ func (s *Selector) Select(service string, exclude ...string) (Pick, error) {
 		}
 		usable = true
 		live := ns.live
+		if live.quiet.Load() {
+			live.inflight.Add(1)
+			return Pick{Node: ns.node, Service: st.svc, state: live}, nil
+		}
 		done, err := live.cb.Allow()
 		if err != nil {
 			if errors.Is(err, gobreaker.ErrOpenState) && n > 1 && st.panicking(s.cfg.Breaker.MaxEjectionPercent) {

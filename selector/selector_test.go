@@ -879,3 +879,81 @@ func TestBoundedEjection(t *testing.T) {
 		t.Fatal("max ejection percent 101 accepted")
 	}
 }
+
+// Picks of a healthy node skip its breaker (the quiet path); these tests hold the breaker to
+// what it would decide had it counted every attempt from its start.
+
+// A success picked before a failure, reported after it, still ends the run of failures.
+func TestQuietSuccessAfterAFailureResetsTheRun(t *testing.T) {
+	ids := []string{"a"}
+	s := newSelector(t, selector.Config{}, service("foo", ids...))
+	early := selectOn(t, s, "foo", "a", ids)
+	failed := selectOn(t, s, "foo", "a", ids)
+	failed.Done(errUnavailable)
+	early.Done(nil)
+	finish(t, s, "foo", "a", ids, errUnavailable, 4) // 4 in a row: below the threshold of 5
+	if got := breaker(t, s, "foo", "a"); got != "closed" {
+		t.Fatalf("a is %s after failure, success, 4 failures", got)
+	}
+	finish(t, s, "foo", "a", ids, errUnavailable, 1)
+	if got := breaker(t, s, "foo", "a"); got != "open" {
+		t.Fatalf("a is %s after 5 failures in a row", got)
+	}
+}
+
+// Failures of attempts all picked while the node was healthy are each counted.
+func TestQuietPicksFailingTogetherTrip(t *testing.T) {
+	ids := []string{"a"}
+	s := newSelector(t, selector.Config{}, service("foo", ids...))
+	var picks []selector.Pick
+	for range 5 {
+		picks = append(picks, selectOn(t, s, "foo", "a", ids))
+	}
+	for i := range picks {
+		picks[i].Done(errUnavailable)
+	}
+	if got := breaker(t, s, "foo", "a"); got != "open" {
+		t.Fatalf("a is %s after 5 concurrent failures", got)
+	}
+}
+
+// An attempt picked before the breaker opened does not count once it opened: not while open,
+// and not as the half-open trial.
+func TestQuietPickFinishingAfterTheTripIsIgnored(t *testing.T) {
+	ids := []string{"a"}
+	const openFor = 50 * time.Millisecond
+	s := newSelector(t, selector.Config{Breaker: selector.BreakerConfig{OpenTimeout: openFor}}, service("foo", ids...))
+	before, beforeToo := selectOn(t, s, "foo", "a", ids), selectOn(t, s, "foo", "a", ids)
+	finish(t, s, "foo", "a", ids, errUnavailable, 5)
+	before.Done(nil)
+	if got := breaker(t, s, "foo", "a"); got != "open" {
+		t.Fatalf("a is %s: a success begun before the trip closed it", got)
+	}
+	time.Sleep(openFor + 20*time.Millisecond)
+	beforeToo.Done(nil)
+	if got := breaker(t, s, "foo", "a"); got != "half-open" {
+		t.Fatalf("a is %s: a success begun before the trip passed for the half-open trial", got)
+	}
+	// The real trial closes it, and the node is quiet again: more successes keep it closed
+	// and five failures open it once more.
+	finish(t, s, "foo", "a", ids, nil, 3)
+	if got := breaker(t, s, "foo", "a"); got != "closed" {
+		t.Fatalf("a is %s after a good trial", got)
+	}
+	finish(t, s, "foo", "a", ids, errUnavailable, 5)
+	if got := breaker(t, s, "foo", "a"); got != "open" {
+		t.Fatalf("a is %s after 5 failures once closed again", got)
+	}
+}
+
+// A cancelled attempt says nothing about the node, on the quiet path too.
+func TestQuietPickCancelledIsNotCounted(t *testing.T) {
+	ids := []string{"a"}
+	s := newSelector(t, selector.Config{}, service("foo", ids...))
+	finish(t, s, "foo", "a", ids, errUnavailable, 4)
+	finish(t, s, "foo", "a", ids, context.Canceled, 3)
+	finish(t, s, "foo", "a", ids, errUnavailable, 1)
+	if got := breaker(t, s, "foo", "a"); got != "open" {
+		t.Fatalf("a is %s: cancellations broke the run of failures", got)
+	}
+}
