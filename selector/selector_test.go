@@ -883,6 +883,14 @@ func TestBoundedEjection(t *testing.T) {
 // Picks of a healthy node skip its breaker (the quiet path); these tests hold the breaker to
 // what it would decide had it counted every attempt from its start.
 
+// wantBreaker fails the test unless node of service foo is in state want.
+func wantBreaker(t *testing.T, s *selector.Selector, node, want, when string) {
+	t.Helper()
+	if got := breaker(t, s, "foo", node); got != want {
+		t.Fatalf("%s is %s %s, want %s", node, got, when, want)
+	}
+}
+
 // A success picked before a failure, reported after it, still ends the run of failures.
 func TestQuietSuccessAfterAFailureResetsTheRun(t *testing.T) {
 	ids := []string{"a"}
@@ -892,13 +900,9 @@ func TestQuietSuccessAfterAFailureResetsTheRun(t *testing.T) {
 	failed.Done(errUnavailable)
 	early.Done(nil)
 	finish(t, s, "foo", "a", ids, errUnavailable, 4) // 4 in a row: below the threshold of 5
-	if got := breaker(t, s, "foo", "a"); got != "closed" {
-		t.Fatalf("a is %s after failure, success, 4 failures", got)
-	}
+	wantBreaker(t, s, "a", "closed", "after failure, success, 4 failures")
 	finish(t, s, "foo", "a", ids, errUnavailable, 1)
-	if got := breaker(t, s, "foo", "a"); got != "open" {
-		t.Fatalf("a is %s after 5 failures in a row", got)
-	}
+	wantBreaker(t, s, "a", "open", "after 5 failures in a row")
 }
 
 // Failures of attempts all picked while the node was healthy are each counted.
@@ -912,9 +916,7 @@ func TestQuietPicksFailingTogetherTrip(t *testing.T) {
 	for i := range picks {
 		picks[i].Done(errUnavailable)
 	}
-	if got := breaker(t, s, "foo", "a"); got != "open" {
-		t.Fatalf("a is %s after 5 concurrent failures", got)
-	}
+	wantBreaker(t, s, "a", "open", "after 5 concurrent failures")
 }
 
 // An attempt picked before the breaker opened does not count once it opened: not while open,
@@ -926,24 +928,16 @@ func TestQuietPickFinishingAfterTheTripIsIgnored(t *testing.T) {
 	before, beforeToo := selectOn(t, s, "foo", "a", ids), selectOn(t, s, "foo", "a", ids)
 	finish(t, s, "foo", "a", ids, errUnavailable, 5)
 	before.Done(nil)
-	if got := breaker(t, s, "foo", "a"); got != "open" {
-		t.Fatalf("a is %s: a success begun before the trip closed it", got)
-	}
+	wantBreaker(t, s, "a", "open", "after a success begun before the trip")
 	time.Sleep(openFor + 20*time.Millisecond)
 	beforeToo.Done(nil)
-	if got := breaker(t, s, "foo", "a"); got != "half-open" {
-		t.Fatalf("a is %s: a success begun before the trip passed for the half-open trial", got)
-	}
+	wantBreaker(t, s, "a", "half-open", "after a success begun before the trip came back in the half-open window")
 	// The real trial closes it, and the node is quiet again: more successes keep it closed
 	// and five failures open it once more.
 	finish(t, s, "foo", "a", ids, nil, 3)
-	if got := breaker(t, s, "foo", "a"); got != "closed" {
-		t.Fatalf("a is %s after a good trial", got)
-	}
+	wantBreaker(t, s, "a", "closed", "after a good trial")
 	finish(t, s, "foo", "a", ids, errUnavailable, 5)
-	if got := breaker(t, s, "foo", "a"); got != "open" {
-		t.Fatalf("a is %s after 5 failures once closed again", got)
-	}
+	wantBreaker(t, s, "a", "open", "after 5 failures once closed again")
 }
 
 // A cancelled attempt says nothing about the node, on the quiet path too.
@@ -953,7 +947,5 @@ func TestQuietPickCancelledIsNotCounted(t *testing.T) {
 	finish(t, s, "foo", "a", ids, errUnavailable, 4)
 	finish(t, s, "foo", "a", ids, context.Canceled, 3)
 	finish(t, s, "foo", "a", ids, errUnavailable, 1)
-	if got := breaker(t, s, "foo", "a"); got != "open" {
-		t.Fatalf("a is %s: cancellations broke the run of failures", got)
-	}
+	wantBreaker(t, s, "a", "open", "after 4 failures, 3 cancellations and 1 failure")
 }

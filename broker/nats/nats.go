@@ -4,13 +4,19 @@
 // storage, a duplicate window so a client retrying with the same event id stores it once).
 // Publish returns only after JetStream acknowledged the message as stored; any failure is
 // broker.ErrUnavailable wrapped with the cause, and the event must not be reported as published.
+// That includes an acknowledgement that did not come in time: the event may have been stored
+// all the same, and its id makes the client's retry a duplicate instead of a second event.
 package nats
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,16 +39,31 @@ type Config struct {
 	AckTimeout time.Duration
 }
 
+// JetStream answers "no responders" while no stream takes the subject, also for a moment while
+// a clustered stream elects a leader; like the JetStream client, retry that a few times.
+const (
+	noStreamRetries   = 2
+	noStreamRetryWait = 250 * time.Millisecond
+)
+
 // Publisher implements broker.Publisher over JetStream.
+//
+// It publishes with a reply subject of its own and matches the acknowledgements itself instead
+// of calling jetstream.PublishMsg: that goes through the client's generic request mux (a fresh
+// channel per request, a context per call, options as closures) and decodes every ack with
+// encoding/json, about 20 allocations per event on the gateway's hottest path.
 type Publisher struct {
-	js  jetstream.JetStream
-	cfg Config
-	log *slog.Logger
+	nc      *nats.Conn
+	cfg     Config
+	log     *slog.Logger
+	acks    *replyMux
+	ackHead []byte // see parseAck
 }
 
 var _ broker.Publisher = (*Publisher)(nil)
 
-// New returns a publisher on nc and ensures the stream exists.
+// New returns a publisher on nc and ensures the stream exists. Its subscription for
+// acknowledgements ends with Close or when nc is closed.
 func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Publisher, error) {
 	if len(cfg.Subjects) == 0 {
 		return nil, errors.New("events: no subjects for the stream")
@@ -70,33 +91,248 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Pub
 	if err != nil {
 		return nil, fmt.Errorf("events stream %s: %w", cfg.Stream, err)
 	}
-	return &Publisher{js: js, cfg: cfg, log: log}, nil
+	acks, err := newReplyMux(nc)
+	if err != nil {
+		return nil, fmt.Errorf("events: subscribing to acknowledgements: %w", err)
+	}
+	name, _ := json.Marshal(cfg.Stream)
+	head := append(append([]byte(`{"stream":`), name...), `,"seq":`...)
+	return &Publisher{nc: nc, cfg: cfg, log: log, acks: acks, ackHead: head}, nil
 }
 
-// Publish implements broker.Publisher.
+// Close ends the subscription for acknowledgements; publishes still waiting fail when their
+// time is up. Closing the connection has the same effect.
+func (p *Publisher) Close() error {
+	return p.acks.close()
+}
+
+// Publish implements broker.Publisher. Without a deadline on ctx, Config.AckTimeout bounds it.
 func (p *Publisher) Publish(ctx context.Context, m *broker.Message) (broker.Ack, error) {
+	var within time.Duration
 	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.cfg.AckTimeout)
-		defer cancel()
+		within = p.cfg.AckTimeout
 	}
-	nc := p.js.Conn()
-	if !nc.IsConnected() {
+	return p.publish(ctx, m, within)
+}
+
+// PublishWithin is Publish bounded by d as well as by ctx, for callers that would otherwise
+// derive a context per event only to set a deadline (a timer, a registration with the parent
+// and a channel each time). d <= 0 means Publish.
+func (p *Publisher) PublishWithin(ctx context.Context, m *broker.Message, d time.Duration) (broker.Ack, error) {
+	if d <= 0 {
+		return p.Publish(ctx, m)
+	}
+	return p.publish(ctx, m, d)
+}
+
+func (p *Publisher) publish(ctx context.Context, m *broker.Message, within time.Duration) (broker.Ack, error) {
+	if err := ctx.Err(); err != nil {
+		return broker.Ack{}, fmt.Errorf("%w: %w", broker.ErrUnavailable, err)
+	}
+	if !p.nc.IsConnected() {
 		// While reconnecting, the client would buffer the message and send it after the
 		// reconnect, possibly long after the caller was told it failed: a stored event nobody
 		// claimed. Refuse instead; the caller retries with the same id.
-		return broker.Ack{}, fmt.Errorf("%w: not connected to NATS (%s)", broker.ErrUnavailable, nc.Status())
+		return broker.Ack{}, fmt.Errorf("%w: not connected to NATS (%s)", broker.ErrUnavailable, p.nc.Status())
 	}
-	// The JetStream client writes its own headers (Nats-Msg-Id, Nats-Expected-Stream) into the
-	// message's header map, which broker.Publisher allows.
-	msg := &nats.Msg{Subject: m.Subject, Header: nats.Header(m.Header), Data: m.Data}
-	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(p.cfg.Stream)}
+	// JetStream's own headers go into the caller's map, which broker.Publisher allows; one
+	// backing array holds both values, capped so that an append by anyone cannot reach the other.
+	if m.Header == nil {
+		m.Header = make(map[string][]string, 2)
+	}
+	vals := [...]string{p.cfg.Stream, m.ID}
+	own := vals[:]
+	m.Header[jetstream.ExpectedStreamHeader] = own[0:1:1]
 	if m.ID != "" {
-		opts = append(opts, jetstream.WithMsgID(m.ID))
+		m.Header[jetstream.MsgIDHeader] = own[1:2:2]
 	}
-	ack, err := p.js.PublishMsg(ctx, msg, opts...)
-	if err != nil {
-		return broker.Ack{}, fmt.Errorf("%w: %w", broker.ErrUnavailable, err)
+	msg := nats.Msg{Subject: m.Subject, Header: nats.Header(m.Header), Data: m.Data}
+
+	var expired <-chan time.Time
+	if within > 0 {
+		t := getTimer(within)
+		defer putTimer(t)
+		expired = t.C
+	}
+	for attempt := 0; ; attempt++ {
+		reply, err := p.acks.request(ctx, &msg, expired)
+		switch {
+		case errors.Is(err, errExpired):
+			return broker.Ack{}, fmt.Errorf("%w: no acknowledgement within %v: %w", broker.ErrUnavailable, within, context.DeadlineExceeded)
+		case err != nil:
+			return broker.Ack{}, fmt.Errorf("%w: %w", broker.ErrUnavailable, err)
+		case !noResponders(reply):
+			return p.parseAck(reply.Data)
+		case attempt == noStreamRetries:
+			return broker.Ack{}, fmt.Errorf("%w: %w", broker.ErrUnavailable, jetstream.ErrNoStreamResponse)
+		}
+		// Nothing took the message, so nothing was stored: sending it again is safe.
+		retry := time.NewTimer(noStreamRetryWait)
+		select {
+		case <-retry.C:
+		case <-ctx.Done():
+			retry.Stop()
+			return broker.Ack{}, fmt.Errorf("%w: %w", broker.ErrUnavailable, ctx.Err())
+		case <-expired:
+			retry.Stop()
+			return broker.Ack{}, fmt.Errorf("%w: %w", broker.ErrUnavailable, jetstream.ErrNoStreamResponse)
+		}
+	}
+}
+
+// noResponders: the server's answer when no subscriber (here: no stream) took the message.
+func noResponders(m *nats.Msg) bool {
+	return len(m.Data) == 0 && m.Header.Get("Status") == "503"
+}
+
+// parseAck reads JetStream's answer. The server writes a successful ack from a template,
+// `{"stream":"<name>","seq":<n>}` with `,"duplicate": true` before the brace for a duplicate;
+// that form is read directly, without allocating, and anything else (an error, a JetStream
+// domain, another layout) goes through encoding/json.
+func (p *Publisher) parseAck(data []byte) (broker.Ack, error) {
+	if rest, ok := bytes.CutPrefix(data, p.ackHead); ok {
+		n := 0
+		var seq uint64
+		for n < len(rest) && n < 19 && rest[n] >= '0' && rest[n] <= '9' {
+			seq = seq*10 + uint64(rest[n]-'0')
+			n++
+		}
+		if n > 0 {
+			switch string(rest[n:]) {
+			case "}":
+				return broker.Ack{Stream: p.cfg.Stream, Sequence: seq}, nil
+			case `,"duplicate": true}`, `,"duplicate":true}`:
+				return broker.Ack{Stream: p.cfg.Stream, Sequence: seq, Duplicate: true}, nil
+			}
+		}
+	}
+	var ack struct {
+		Error     *jetstream.APIError `json:"error"`
+		Stream    string              `json:"stream"`
+		Sequence  uint64              `json:"seq"`
+		Duplicate bool                `json:"duplicate"`
+	}
+	if err := json.Unmarshal(data, &ack); err != nil {
+		return broker.Ack{}, fmt.Errorf("%w: %w", broker.ErrUnavailable, jetstream.ErrInvalidJSAck)
+	}
+	if ack.Error != nil {
+		return broker.Ack{}, fmt.Errorf("%w: nats: %w", broker.ErrUnavailable, ack.Error)
+	}
+	if ack.Stream == "" {
+		return broker.Ack{}, fmt.Errorf("%w: %w", broker.ErrUnavailable, jetstream.ErrInvalidJSAck)
 	}
 	return broker.Ack{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// Timers bounding publishes are reused: with Go >= 1.23 timer semantics a stopped timer
+// delivers nothing stale after Reset, so reuse is safe and spares two allocations per event.
+var timers sync.Pool
+
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
+}
+
+// errExpired: the publish's own time ran out before its acknowledgement came.
+var errExpired = errors.New("no acknowledgement in time")
+
+// replyMux matches acknowledgements to the publishes waiting for them: one wildcard
+// subscription, and a reply subject per publish that is never used again, so that a late or
+// second answer (another subscriber of the event subjects may reply too) cannot be taken for
+// the acknowledgement of a later event.
+type replyMux struct {
+	prefix string // "<inbox>."; a publish's reply subject is the prefix and its number
+	sub    *nats.Subscription
+	nc     *nats.Conn
+
+	mu      sync.Mutex
+	next    uint64
+	waiting map[uint64]*ackWait
+}
+
+// ackWait is one publish waiting; reply has room for the one answer, so delivering never blocks.
+type ackWait struct {
+	reply chan *nats.Msg
+}
+
+var ackWaits = sync.Pool{New: func() any { return &ackWait{reply: make(chan *nats.Msg, 1)} }}
+
+func newReplyMux(nc *nats.Conn) (*replyMux, error) {
+	r := &replyMux{prefix: nc.NewInbox() + ".", nc: nc, waiting: make(map[uint64]*ackWait)}
+	sub, err := nc.Subscribe(r.prefix+"*", r.deliver)
+	if err != nil {
+		return nil, err
+	}
+	r.sub = sub
+	return r, nil
+}
+
+func (r *replyMux) close() error {
+	return r.sub.Unsubscribe()
+}
+
+// request publishes msg with a new reply subject and waits for the answer, ctx or expired.
+func (r *replyMux) request(ctx context.Context, msg *nats.Msg, expired <-chan time.Time) (*nats.Msg, error) {
+	w := ackWaits.Get().(*ackWait)
+	r.mu.Lock()
+	r.next++
+	id := r.next
+	r.waiting[id] = w
+	r.mu.Unlock()
+
+	var buf [96]byte
+	msg.Reply = string(strconv.AppendUint(append(buf[:0], r.prefix...), id, 10))
+	if err := r.nc.PublishMsg(msg); err != nil {
+		r.forget(id, w)
+		return nil, err
+	}
+	select {
+	case m := <-w.reply:
+		ackWaits.Put(w)
+		return m, nil
+	case <-ctx.Done():
+		r.forget(id, w)
+		return nil, ctx.Err()
+	case <-expired:
+		r.forget(id, w)
+		return nil, errExpired
+	}
+}
+
+// forget stops waiting for id. Its ackWait is reused only if no answer can still be put in it.
+func (r *replyMux) forget(id uint64, w *ackWait) {
+	r.mu.Lock()
+	_, ok := r.waiting[id]
+	delete(r.waiting, id)
+	r.mu.Unlock()
+	if ok {
+		ackWaits.Put(w)
+	}
+}
+
+// deliver runs on the subscription's goroutine; it hands the answer over and returns, leaving
+// the decoding to the publisher's goroutine.
+func (r *replyMux) deliver(m *nats.Msg) {
+	if len(m.Subject) <= len(r.prefix) {
+		return
+	}
+	id, err := strconv.ParseUint(m.Subject[len(r.prefix):], 10, 64)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	w := r.waiting[id]
+	delete(r.waiting, id)
+	r.mu.Unlock()
+	if w != nil {
+		w.reply <- m
+	}
 }

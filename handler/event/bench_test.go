@@ -2,6 +2,7 @@ package event_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -32,6 +33,9 @@ func publishN(url string, n, workers int) error {
 					errs <- err
 					return
 				}
+				// Read to EOF: a body closed unread costs the connection, and the benchmark
+				// would measure TCP dials instead of events.
+				_, _ = io.Copy(io.Discard, resp.Body)
 				_ = resp.Body.Close()
 				if resp.StatusCode != http.StatusAccepted {
 					errs <- fmt.Errorf("event %d: status %d", i, resp.StatusCode)

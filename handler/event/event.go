@@ -23,6 +23,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,9 +52,25 @@ type Config struct {
 
 // Handler is the event handler.
 type Handler struct {
-	pub broker.Publisher
-	log *slog.Logger
-	cfg Config
+	pub     broker.Publisher
+	bounded boundedPublisher // pub, when it can bound the wait itself
+	log     *slog.Logger
+	cfg     Config
+	carry   []carried // cfg.CarryHeaders
+}
+
+// boundedPublisher is a broker.Publisher that bounds the wait for the acknowledgement by a
+// duration as well as by ctx, with the same outcome as Publish under a context with that
+// timeout. The handler prefers it: a context.WithTimeout per event costs a timer, a
+// registration with the request's context and a channel, a tenth of the event's allocations.
+type boundedPublisher interface {
+	PublishWithin(ctx context.Context, msg *broker.Message, d time.Duration) (broker.Ack, error)
+}
+
+// carried is a request header copied onto the event, under both of its names.
+type carried struct {
+	canonical string // its key in http.Header
+	lower     string // its key on the event (the CloudEvents NATS binding uses lower case)
 }
 
 // New returns the event handler.
@@ -69,7 +87,12 @@ func New(pub broker.Publisher, log *slog.Logger, cfg Config) *Handler {
 	if cfg.CarryHeaders == nil {
 		cfg.CarryHeaders = []string{"X-Request-Id", "Traceparent", "Tracestate"}
 	}
-	return &Handler{pub: pub, log: log, cfg: cfg}
+	h := &Handler{pub: pub, log: log, cfg: cfg}
+	h.bounded, _ = pub.(boundedPublisher)
+	for _, k := range cfg.CarryHeaders {
+		h.carry = append(h.carry, carried{canonical: http.CanonicalHeaderKey(k), lower: strings.ToLower(k)})
+	}
+	return h
 }
 
 // Route returns a handler with a route's own limits.
@@ -117,9 +140,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, apierror.GatewayID, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.AckTimeout)
-	defer cancel()
-	ack, err := h.pub.Publish(ctx, msg)
+	var ack broker.Ack
+	if h.bounded != nil {
+		ack, err = h.bounded.PublishWithin(r.Context(), msg, h.cfg.AckTimeout)
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.AckTimeout)
+		ack, err = h.pub.Publish(ctx, msg)
+		cancel()
+	}
 	if h.cfg.Observe != nil {
 		h.cfg.Observe(err)
 	}
@@ -131,83 +159,167 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, apierror.GatewayID, err)
 		return
 	}
-	body, _ := json.Marshal(Accepted{ID: msg.ID, Subject: msg.Subject, Type: typ, Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Ce-Id", msg.ID)
+	// Both header values in one allocation, each capped so an append cannot reach the other.
+	vals := [...]string{"application/json", msg.ID}
+	hdr := w.Header()
+	hdr["Content-Type"] = vals[0:1:1]
+	hdr["Ce-Id"] = vals[1:2:2]
 	w.WriteHeader(http.StatusAccepted)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(appendAccepted(make([]byte, 0, 256), Accepted{ID: msg.ID, Subject: msg.Subject, Type: typ, Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}))
 }
 
 // Build turns a POST into the broker message; it returns the event type too.
 func (h *Handler) Build(r *http.Request, path string) (*broker.Message, string, error) {
-	topic, name, err := parsePath(path)
+	topic, name, err := splitPath(path)
 	if err != nil {
 		return nil, "", apierror.BadRequest("", err)
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.cfg.BodyLimit))
+	data, err := readBody(r.Body, r.ContentLength, h.cfg.BodyLimit)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		if errors.Is(err, errBodyTooLarge) {
 			return nil, "", apierror.BodyTooLarge(h.cfg.BodyLimit)
 		}
 		return nil, "", fmt.Errorf("reading the event body: %w", err)
 	}
 	id := r.Header.Get("Ce-Id")
-	if id == "" {
-		id = newUUID()
-	} else if !validID(id) {
+	if id != "" && !validID(id) {
 		return nil, "", apierror.BadRequest("Ce-Id", errors.New("must be 1-128 printable ASCII characters"))
 	}
-	typ := topic
-	if name != "" {
-		typ = topic + "." + name
-	}
-	subject := topic
+	// The strings the handler makes for every event are cut from one: "<namespace>.<topic>"
+	// is the subject, "<topic>.<name...>" inside it the type, then the time and, when the
+	// client sent none, the id. One allocation instead of five.
+	var buf [192]byte
+	b := buf[:0]
 	if h.cfg.Namespace != "" {
-		subject = h.cfg.Namespace + "." + topic
+		b = append(append(b, h.cfg.Namespace...), '.')
 	}
+	typeAt := len(b)
+	b = append(b, topic...)
+	subjectEnd := len(b)
+	if name != "" {
+		b = append(b, '.')
+		for i := 0; i < len(name); i++ {
+			if c := name[i]; c == '/' {
+				b = append(b, '.')
+			} else {
+				b = append(b, c)
+			}
+		}
+	}
+	typeEnd := len(b)
+	b = time.Now().UTC().AppendFormat(b, time.RFC3339Nano)
+	timeEnd := len(b)
+	if id == "" {
+		b = appendUUID(b)
+	}
+	s := string(b)
+	subject, typ, stamp := s[:subjectEnd], s[typeAt:typeEnd], s[typeEnd:timeEnd]
+	if id == "" {
+		id = s[timeEnd:]
+	}
+
 	// Sized for the attributes below, the carried headers and the two the broker adds, so
 	// that the map is not grown while it is filled.
-	hdr := make(map[string][]string, 8+len(h.cfg.CarryHeaders))
+	hdr := make(map[string][]string, 8+len(h.carry))
 	// Extension attributes first, so the required ones below cannot be overridden.
 	for k, vs := range r.Header {
+		// Lower-casing allocates: only for the Ce-* headers, not for every header of the request.
+		if len(k) <= 3 || !strings.EqualFold(k[:3], "ce-") {
+			continue
+		}
 		lk := strings.ToLower(k)
 		// datacontenttype travels as content-type in binary mode, never as a ce- header.
-		if strings.HasPrefix(lk, "ce-") && len(lk) > 3 && validExtension(lk[3:]) && lk != "ce-datacontenttype" {
+		if strings.HasPrefix(lk, "ce-") && validExtension(lk[3:]) && lk != "ce-datacontenttype" {
 			hdr[lk] = vs
 		}
 	}
-	hdr["ce-specversion"] = []string{"1.0"}
-	hdr["ce-id"] = []string{id}
-	hdr["ce-type"] = []string{typ}
-	hdr["ce-source"] = []string{h.cfg.Source}
-	hdr["ce-time"] = []string{time.Now().UTC().Format(time.RFC3339Nano)}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		hdr["content-type"] = []string{ct}
-	} else {
-		delete(hdr, "content-type")
+	// The handler's own values share one array; each is capped so that an append to one (the
+	// broker may add values) cannot overwrite the next.
+	own := [...]string{"1.0", id, typ, h.cfg.Source, stamp, r.Header.Get("Content-Type")}
+	hdr["ce-specversion"] = own[0:1:1]
+	hdr["ce-id"] = own[1:2:2]
+	hdr["ce-type"] = own[2:3:3]
+	hdr["ce-source"] = own[3:4:4]
+	hdr["ce-time"] = own[4:5:5]
+	if own[5] != "" {
+		hdr["content-type"] = own[5:6:6]
 	}
-	for _, k := range h.cfg.CarryHeaders {
-		if v := r.Header.Values(k); len(v) > 0 {
-			hdr[strings.ToLower(k)] = v
+	for _, c := range h.carry {
+		if v := r.Header[c.canonical]; len(v) > 0 {
+			hdr[c.lower] = v
 		}
 	}
 	return &broker.Message{Subject: subject, Header: hdr, Data: data, ID: id}, typ, nil
 }
 
-// parsePath splits "/<topic>/<name...>"; topic and name segments are [A-Za-z0-9_-].
+// errBodyTooLarge: the body is over the limit.
+var errBodyTooLarge = errors.New("event body too large")
+
+// readBody reads the event data, at most limit bytes. A request announces its length unless it
+// is chunked; the buffer is then made once at that size (and the byte the read that meets the
+// end needs), where io.ReadAll starts at 512 bytes and grows by copying.
+func readBody(body io.Reader, length, limit int64) ([]byte, error) {
+	if body == nil || body == http.NoBody {
+		return []byte{}, nil
+	}
+	if length > limit {
+		return nil, errBodyTooLarge
+	}
+	size := int64(512)
+	if length > 0 {
+		size = length + 1
+	}
+	data := make([]byte, 0, min(size, limit+1))
+	for {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, len(data))
+		}
+		// Never ask for more than one byte past the limit: that byte is proof enough.
+		end := int(min(int64(cap(data)), limit+1))
+		n, err := body.Read(data[len(data):end])
+		data = data[:len(data)+n]
+		if int64(len(data)) > limit {
+			return nil, errBodyTooLarge
+		}
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return nil, errBodyTooLarge
+			}
+			return nil, err
+		}
+	}
+}
+
+// parsePath splits "/<topic>/<name...>"; topic and name segments are [A-Za-z0-9_-], and the
+// name's segments are joined with dots.
 func parsePath(path string) (topic, name string, err error) {
+	topic, name, err = splitPath(path)
+	return topic, strings.ReplaceAll(name, "/", "."), err
+}
+
+// splitPath is parsePath leaving the name's slashes in place, so that nothing is allocated
+// before the event's strings are made together.
+func splitPath(path string) (topic, name string, err error) {
 	p := strings.Trim(path, "/")
 	if p == "" {
 		return "", "", errors.New("the path must name a topic: POST /<topic>/<name>")
 	}
-	segs := strings.Split(p, "/")
-	for _, s := range segs {
-		if !validSegment(s) {
-			return "", "", fmt.Errorf("path segment %q: use letters, digits, '-' and '_'", truncate(s))
+	for rest := p; ; {
+		seg, after, more := strings.Cut(rest, "/")
+		if !validSegment(seg) {
+			return "", "", fmt.Errorf("path segment %q: use letters, digits, '-' and '_'", truncate(seg))
 		}
+		if !more {
+			break
+		}
+		rest = after
 	}
-	return segs[0], strings.Join(segs[1:], "."), nil
+	topic, name, _ = strings.Cut(p, "/")
+	return topic, name, nil
 }
 
 func validSegment(s string) bool {
@@ -256,21 +368,55 @@ func truncate(s string) string {
 	return s
 }
 
-// newUUID returns a random (version 4) UUID in its canonical text form.
-func newUUID() string {
+// appendUUID appends a random (version 4) UUID in its canonical text form.
+func appendUUID(dst []byte) []byte {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
+	dst = hex.AppendEncode(dst, b[0:4])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[4:6])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[6:8])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[8:10])
+	dst = append(dst, '-')
+	return hex.AppendEncode(dst, b[10:])
+}
+
+// appendAccepted appends a's JSON and a newline, byte for byte what encoding/json writes: by
+// hand when no string needs escaping, as for the ids, subjects and streams the gateway makes,
+// through encoding/json otherwise. Reflection and its buffers cost more than the publish's
+// own bookkeeping.
+func appendAccepted(dst []byte, a Accepted) []byte {
+	if !plainJSON(a.ID) || !plainJSON(a.Subject) || !plainJSON(a.Type) || !plainJSON(a.Stream) {
+		b, _ := json.Marshal(a)
+		return append(append(dst, b...), '\n')
+	}
+	dst = append(dst, `{"id":"`...)
+	dst = append(dst, a.ID...)
+	dst = append(dst, `","subject":"`...)
+	dst = append(dst, a.Subject...)
+	dst = append(dst, `","type":"`...)
+	dst = append(dst, a.Type...)
+	dst = append(dst, `","stream":"`...)
+	dst = append(dst, a.Stream...)
+	dst = append(dst, `","sequence":`...)
+	dst = strconv.AppendUint(dst, a.Sequence, 10)
+	if a.Duplicate {
+		dst = append(dst, `,"duplicate":true`...)
+	}
+	return append(dst, "}\n"...)
+}
+
+// plainJSON: s is printable ASCII that encoding/json writes as is (it escapes '"', '\\' and,
+// for HTML, '<', '>' and '&').
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
