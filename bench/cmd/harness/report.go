@@ -195,6 +195,7 @@ func (r *report) writeRegistry(b *strings.Builder) {
 	w("| measure | 10,000 services | 100 services |\n|---|--:|--:|\n")
 	w("| snapshot lookup (map by name) | %.0f ns | |\n", g("snapshot_lookup_ns"))
 	w("| selector Select + Done | %.0f ns, %.0f allocs | %.0f ns |\n", g("select_ns"), g("select_allocs"), sg("select_ns"))
+	w("| ... with `failure_ratio` set (every pick takes its node's breaker) | %.0f ns, %.0f allocs | |\n", g("select_counted_ns"), g("select_counted_allocs"))
 	w("| request routed by the resolver (`/svcNNNNN/Svc/Call`) | %.0f ns, %.0f allocs | %.0f ns |\n", g("route_resolver_ns"), g("route_resolver_allocs"), sg("route_resolver_ns"))
 	w("| request routed by the registry route table (`/r/svcNNNNN/{id}`) | %.0f ns, %.0f allocs | %.0f ns |\n", g("route_table_ns"), g("route_table_allocs"), sg("route_table_ns"))
 	w("| heap: snapshot (services, nodes, endpoints, cache map) | %.1f MiB | |\n", g("snapshot_bytes")/(1<<20))

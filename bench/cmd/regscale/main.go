@@ -42,6 +42,10 @@ type Result struct {
 	SnapshotLookupNs   float64 `json:"snapshot_lookup_ns"`
 	SelectNs           float64 `json:"select_ns"`
 	SelectAllocs       int64   `json:"select_allocs"`
+	// The same with a failure ratio configured, which makes every pick take its node's breaker
+	// (the default lets a healthy node's picks skip it).
+	SelectCountedNs     float64 `json:"select_counted_ns"`
+	SelectCountedAllocs int64   `json:"select_counted_allocs"`
 	RouteResolverNs    float64 `json:"route_resolver_ns"`
 	RouteResolverAlloc int64   `json:"route_resolver_allocs"`
 	RouteTableNs       float64 `json:"route_table_ns"`
@@ -231,7 +235,7 @@ func build(n, nodes int, measureHeap func(stage string)) (*world, error) {
 
 // lookups measures Select, a resolver-routed request and a table-routed request, through the
 // router's whole chain (middleware included), with names spread over the registry.
-func (w *world) lookups(n int) (sel, resolverRoute, tableRoute testing.BenchmarkResult, lookupNs float64, err error) {
+func (w *world) lookups(n int) (sel, counted, resolverRoute, tableRoute testing.BenchmarkResult, lookupNs float64, err error) {
 	const spread = 4096
 	rnd := rand.New(rand.NewPCG(1, 2))
 	names := make([]string, spread)
@@ -247,7 +251,7 @@ func (w *world) lookups(n int) (sel, resolverRoute, tableRoute testing.Benchmark
 		rec := httptest.NewRecorder()
 		w.rt.ServeHTTP(rec, reqs[0])
 		if rec.Code != http.StatusOK {
-			return sel, resolverRoute, tableRoute, 0, fmt.Errorf("%s: status %d: %s", reqs[0].URL.Path, rec.Code, rec.Body)
+			return sel, counted, resolverRoute, tableRoute, 0, fmt.Errorf("%s: status %d: %s", reqs[0].URL.Path, rec.Code, rec.Body)
 		}
 	}
 	snap := w.cache.Snapshot()
@@ -258,16 +262,25 @@ func (w *world) lookups(n int) (sel, resolverRoute, tableRoute testing.Benchmark
 			}
 		}
 	})
-	sel = testing.Benchmark(func(b *testing.B) {
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			p, err := w.sel.Select(names[i%spread])
-			if err != nil {
-				b.Fatal(err)
+	selects := func(s *selector.Selector) testing.BenchmarkResult {
+		return testing.Benchmark(func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				p, err := s.Select(names[i%spread])
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.Done(nil)
 			}
-			p.Done(nil)
-		}
-	})
+		})
+	}
+	sel = selects(w.sel)
+	countedSel, err := selector.New(selector.Config{Breaker: selector.BreakerConfig{FailureRatio: 0.5}})
+	if err != nil {
+		return sel, counted, resolverRoute, tableRoute, 0, err
+	}
+	countedSel.Update(snap.Services)
+	counted = selects(countedSel)
 	serve := func(reqs []*http.Request) testing.BenchmarkResult {
 		return testing.Benchmark(func(b *testing.B) {
 			b.ReportAllocs()
@@ -278,7 +291,7 @@ func (w *world) lookups(n int) (sel, resolverRoute, tableRoute testing.Benchmark
 		})
 	}
 	resolverRoute, tableRoute = serve(viaResolver), serve(viaTable)
-	return sel, resolverRoute, tableRoute, float64(lk.NsPerOp()), nil
+	return sel, counted, resolverRoute, tableRoute, float64(lk.NsPerOp()), nil
 }
 
 type discardWriter struct{ h http.Header }
@@ -296,7 +309,7 @@ func measure(n, nodes, reps int) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, rr, tr, _, err := small.lookups(100)
+	s, _, rr, tr, _, err := small.lookups(100)
 	if err != nil {
 		return nil, err
 	}
@@ -320,12 +333,13 @@ func measure(n, nodes, reps int) (*Result, error) {
 	out.FullSelectorMs, out.FullRoutesMs = ms(w.fullSel), ms(w.fullRoutes)
 	out.SnapshotBytes, out.SelectorBytes, out.RouteTableBytes = sizes["snapshot"], sizes["selector"], sizes["routes"]
 
-	s, rr, tr, lk, err := w.lookups(n)
+	s, sc, rr, tr, lk, err := w.lookups(n)
 	if err != nil {
 		return nil, err
 	}
 	out.SnapshotLookupNs = lk
 	out.SelectNs, out.SelectAllocs = ns(s), s.AllocsPerOp()
+	out.SelectCountedNs, out.SelectCountedAllocs = ns(sc), sc.AllocsPerOp()
 	out.RouteResolverNs, out.RouteResolverAlloc = ns(rr), rr.AllocsPerOp()
 	out.RouteTableNs, out.RouteTableAllocs = ns(tr), tr.AllocsPerOp()
 
