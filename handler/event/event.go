@@ -61,8 +61,9 @@ type Handler struct {
 
 // boundedPublisher is a broker.Publisher that bounds the wait for the acknowledgement by a
 // duration as well as by ctx, with the same outcome as Publish under a context with that
-// timeout. The handler prefers it: a context.WithTimeout per event costs a timer, a
-// registration with the request's context and a channel, a tenth of the event's allocations.
+// timeout. The handler prefers it: a context.WithTimeout per event costs seven allocations (a
+// timer, a registration with the request's context, a channel), where the publisher can reuse
+// one timer.
 type boundedPublisher interface {
 	PublishWithin(ctx context.Context, msg *broker.Message, d time.Duration) (broker.Ack, error)
 }
@@ -165,7 +166,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr["Content-Type"] = vals[0:1:1]
 	hdr["Ce-Id"] = vals[1:2:2]
 	w.WriteHeader(http.StatusAccepted)
-	_, _ = w.Write(appendAccepted(make([]byte, 0, 256), Accepted{ID: msg.ID, Subject: msg.Subject, Type: typ, Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}))
+	a := Accepted{ID: msg.ID, Subject: msg.Subject, Type: typ, Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}
+	// Room for the keys, punctuation and the longest sequence: one allocation of the right size.
+	size := len(a.ID) + len(a.Subject) + len(a.Type) + len(a.Stream) + 96
+	_, _ = w.Write(appendAccepted(make([]byte, 0, size), a))
 }
 
 // Build turns a POST into the broker message; it returns the event type too.

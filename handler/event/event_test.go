@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/edgeapi/gateway/broker"
+	brokernats "github.com/edgeapi/gateway/broker/nats"
 	"github.com/edgeapi/gateway/handler/event"
 	"github.com/edgeapi/gateway/natsserver"
 	"github.com/edgeapi/gateway/router"
@@ -353,5 +357,73 @@ func TestCustomSourceAndNamespace(t *testing.T) {
 	}
 	if msg.Header.Get("ce-source") != "https://gw.example.com" || msg.Header.Get("ce-type") != "user.logout" {
 		t.Fatalf("headers %v", msg.Header)
+	}
+}
+
+// The gateway's publisher bounds the wait itself. Were PublishWithin renamed, the handler would
+// quietly fall back to a context per event, slower and otherwise unnoticed.
+var _ interface {
+	PublishWithin(context.Context, *broker.Message, time.Duration) (broker.Ack, error)
+} = (*brokernats.Publisher)(nil)
+
+// ackingPublisher acknowledges every event and records the deadline its context had.
+type ackingPublisher struct {
+	deadline time.Time
+	ok       bool
+}
+
+func (p *ackingPublisher) Publish(ctx context.Context, _ *broker.Message) (broker.Ack, error) {
+	p.deadline, p.ok = ctx.Deadline()
+	return broker.Ack{Stream: "S", Sequence: 1}, nil
+}
+
+// boundingPublisher can bound the wait itself; it records the bound.
+type boundingPublisher struct {
+	ackingPublisher
+	within time.Duration
+}
+
+func (p *boundingPublisher) PublishWithin(ctx context.Context, msg *broker.Message, d time.Duration) (broker.Ack, error) {
+	p.within = d
+	return p.Publish(ctx, msg)
+}
+
+// TestAckTimeoutReachesThePublisher: the handler's (or the route's) AckTimeout bounds the
+// publish, given as a deadline to any publisher, or as the bound to one that takes it.
+func TestAckTimeoutReachesThePublisher(t *testing.T) {
+	const ackTimeout, routeTimeout = 3 * time.Second, 7 * time.Second
+	for _, route := range []bool{false, true} {
+		want := ackTimeout
+		if route {
+			want = routeTimeout
+		}
+		handler := func(pub broker.Publisher) http.Handler {
+			h := event.New(pub, slog.New(slog.DiscardHandler), event.Config{AckTimeout: ackTimeout})
+			if route {
+				return h.Route(routeTimeout, 0, 0)
+			}
+			return h
+		}
+		serve := func(h http.Handler) {
+			t.Helper()
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/user/login", strings.NewReader("{}")))
+			if w.Code != http.StatusAccepted {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+		}
+
+		plain := &ackingPublisher{}
+		before := time.Now()
+		serve(handler(plain))
+		if !plain.ok || plain.deadline.Before(before) || plain.deadline.After(time.Now().Add(want)) {
+			t.Errorf("route %t: a plain publisher's deadline %v (%t), want within %v of the request", route, plain.deadline, plain.ok, want)
+		}
+
+		bounding := &boundingPublisher{}
+		serve(handler(bounding))
+		if bounding.within != want || bounding.ok {
+			t.Errorf("route %t: PublishWithin got %v (and a context deadline: %t), want %v and the request's own context", route, bounding.within, bounding.ok, want)
+		}
 	}
 }

@@ -39,17 +39,17 @@ type Result struct {
 	Services int `json:"services"`
 	Nodes    int `json:"nodes_per_service"`
 	// Lookup costs, ns per operation (allocations per operation alongside).
-	SnapshotLookupNs   float64 `json:"snapshot_lookup_ns"`
-	SelectNs           float64 `json:"select_ns"`
-	SelectAllocs       int64   `json:"select_allocs"`
+	SnapshotLookupNs float64 `json:"snapshot_lookup_ns"`
+	SelectNs         float64 `json:"select_ns"`
+	SelectAllocs     int64   `json:"select_allocs"`
 	// The same with a failure ratio configured, which makes every pick take its node's breaker
 	// (the default lets a healthy node's picks skip it).
 	SelectCountedNs     float64 `json:"select_counted_ns"`
 	SelectCountedAllocs int64   `json:"select_counted_allocs"`
-	RouteResolverNs    float64 `json:"route_resolver_ns"`
-	RouteResolverAlloc int64   `json:"route_resolver_allocs"`
-	RouteTableNs       float64 `json:"route_table_ns"`
-	RouteTableAllocs   int64   `json:"route_table_allocs"`
+	RouteResolverNs     float64 `json:"route_resolver_ns"`
+	RouteResolverAlloc  int64   `json:"route_resolver_allocs"`
+	RouteTableNs        float64 `json:"route_table_ns"`
+	RouteTableAllocs    int64   `json:"route_table_allocs"`
 	// The same on a 100-service registry, to show whether cost grows with size.
 	Small struct {
 		SelectNs        float64 `json:"select_ns"`
