@@ -322,6 +322,12 @@ func (h *harness) httpScenario(ctx context.Context) ([]*scenario, error) {
 		return nil, err
 	}
 	defer rp.stop()
+	fl, flAddr, err := h.startPeer(ctx, "floor",
+		func(addr string) []string { return []string{"-listen", addr, "-backend", h.httpAddr} }, helloOK)
+	if err != nil {
+		return nil, err
+	}
+	defer fl.stop()
 
 	sc := &scenario{title: "http proxy", unit: "req/s",
 		what:    "GET /hello, a 47-byte JSON answer with Content-Length, over keep-alive connections",
@@ -342,6 +348,7 @@ func (h *harness) httpScenario(ctx context.Context) ([]*scenario, error) {
 		log.Printf("http: no nginx binary, NGINX peer skipped")
 	}
 	add("httputil.ReverseProxy", rp, rpAddr)
+	add("floor: net/http server + h1client", fl, flAddr)
 	add("direct", nil, h.httpAddr)
 	if err := h.measure(ctx, sc); err != nil {
 		return nil, err
