@@ -56,6 +56,7 @@ type Publisher struct {
 	log     *slog.Logger
 	acks    *replyMux
 	ackHead []byte // see parseAck
+	timers  timerPool
 }
 
 var _ broker.Publisher = (*Publisher)(nil)
@@ -148,8 +149,8 @@ func (p *Publisher) publish(ctx context.Context, m *broker.Message, within time.
 
 	var expired <-chan time.Time
 	if within > 0 {
-		t := getTimer(within)
-		defer putTimer(t)
+		t := p.timers.get(within)
+		defer p.timers.put(t)
 		expired = t.C
 	}
 	for attempt := 0; ; attempt++ {
