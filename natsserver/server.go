@@ -14,6 +14,8 @@
 //     on the same directory.
 //   - The server installs no signal handlers. Its log lines go to the injected *slog.Logger:
 //     warnings at Warn, errors at Error, notices at Debug; debug and trace output is off.
+//   - InProcessConn connects a client in the same process without a socket; such clients are
+//     closed by Shutdown like the others.
 //   - Shutdown closes every client connection, stops the server and waits until every goroutine
 //     it started has returned. It is safe to call more than once and from several goroutines.
 package natsserver
@@ -23,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -159,6 +162,10 @@ func (s *Server) waitReady(ctx context.Context, fatal <-chan string) error {
 // ClientURL returns the URL clients connect to, e.g. nats://127.0.0.1:4222 (with the port
 // actually chosen when Config.Port was RandomPort).
 func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// InProcessConn returns a connection to the server that is not a socket, for clients in this
+// process (nats.InProcessServer(s)): no loopback TCP stack on either side of every message.
+func (s *Server) InProcessConn() (net.Conn, error) { return s.ns.InProcessConn() }
 
 // Shutdown stops the server and waits for it. Safe to call more than once.
 func (s *Server) Shutdown() {

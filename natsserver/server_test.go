@@ -76,6 +76,45 @@ func TestStartServesJetStreamOnLoopback(t *testing.T) {
 	}
 }
 
+// A client in the same process connects without a socket, sees what socket clients publish,
+// and is closed with the server.
+func TestInProcessClient(t *testing.T) {
+	s := start(t, t.TempDir(), nil)
+	defer s.Shutdown()
+	inproc, err := nats.Connect("", nats.InProcessServer(s), nats.MaxReconnects(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inproc.Close()
+	if addr := inproc.ConnectedAddr(); strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Errorf("in-process client connected over TCP to %s", addr)
+	}
+	sub, err := inproc.SubscribeSync("probe.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inproc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	tcp := connect(t, s.ClientURL())
+	defer tcp.Close()
+	if err := tcp.Publish("probe.x", []byte("over the socket")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil || string(m.Data) != "over the socket" {
+		t.Fatalf("in-process subscriber got %v, %v", m, err)
+	}
+	closed := make(chan struct{})
+	inproc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	s.Shutdown()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the in-process client was not closed by Shutdown")
+	}
+}
+
 func TestRestartKeepsJetStreamData(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -60,6 +60,9 @@ type gateway struct {
 	// upHTTP is the http and web handlers' one keep-alive pool to HTTP backends, kept across
 	// reloads (its settings are restart-only) and closed at shutdown.
 	upHTTP   *h1client.Transport
+	// natsOpts connect the gateway's own NATS clients (registry, events) to the embedded
+	// server in process, without a socket; empty for an external NATS.
+	natsOpts []nats.Option
 	descs    *descriptor.Cache
 	metrics  *metrics.Metrics
 	pub      broker.Publisher // nil when no route publishes events
@@ -119,10 +122,11 @@ func newGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (g *ga
 		}
 		g.closers = append(g.closers, ns.Shutdown)
 		cfg.NATS.URL = ns.ClientURL()
+		g.natsOpts = []nats.Option{nats.InProcessServer(ns)}
 		log.Info("embedded NATS server running", "url", cfg.NATS.URL, "store_dir", e.StoreDir)
 	}
 
-	reg, release, err := open.Registry(ctx, cfg, log)
+	reg, release, err := open.Registry(ctx, cfg, log, g.natsOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +332,7 @@ func (g *gateway) handlers(ctx context.Context, cfg config.Config, caller *rpc.C
 func (g *gateway) publisher(ctx context.Context, cfg config.Config) (broker.Publisher, error) {
 	// No reconnect buffer: a publish while disconnected must fail now (503), not be stored
 	// later behind the back of a client that was told it failed.
-	nc, err := open.ConnectNATS(cfg, "gateway-events", nats.ReconnectBufSize(-1))
+	nc, err := open.ConnectNATS(cfg, "gateway-events", append([]nats.Option{nats.ReconnectBufSize(-1)}, g.natsOpts...)...)
 	if err != nil {
 		return nil, err
 	}

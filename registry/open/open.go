@@ -27,7 +27,7 @@ import (
 // Registry returns the configured registry and a function that releases what it holds. The
 // returned value also implements registry.Registrar when the backend accepts registrations
 // (nats, consul, memory).
-func Registry(ctx context.Context, cfg config.Config, log *slog.Logger) (registry.Registry, func(), error) {
+func Registry(ctx context.Context, cfg config.Config, log *slog.Logger, natsOpts ...nats.Option) (registry.Registry, func(), error) {
 	switch cfg.Registry.Type {
 	case "static":
 		r, err := static.New(StaticServices(cfg.Registry.Static))
@@ -58,7 +58,7 @@ func Registry(ctx context.Context, cfg config.Config, log *slog.Logger) (registr
 		}
 		return r, func() {}, nil
 	case "", "nats":
-		nc, err := ConnectNATS(cfg, "gateway-registry")
+		nc, err := ConnectNATS(cfg, "gateway-registry", natsOpts...)
 		if err != nil {
 			return nil, nil, err
 		}
