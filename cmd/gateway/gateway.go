@@ -59,7 +59,7 @@ type gateway struct {
 	upTLS  *tls.Config // to backends; restart-only like the pool that uses it
 	// upHTTP is the http and web handlers' one keep-alive pool to HTTP backends, kept across
 	// reloads (its settings are restart-only) and closed at shutdown.
-	upHTTP   *h1client.Transport
+	upHTTP *h1client.Transport
 	// natsOpts connect the gateway's own NATS clients (registry, events) to the embedded
 	// server in process, without a socket; empty for an external NATS.
 	natsOpts []nats.Option
