@@ -134,7 +134,7 @@ func (c *cli) publish(args []string) int {
 	if err != nil {
 		return c.fail(cmd, apierror.GatewayID, apierror.New(http.StatusServiceUnavailable, "the event was not published: the broker did not acknowledge it (%v)", err))
 	}
-	_ = c.printValue(event.Accepted{ID: msg.ID, Subject: msg.Subject, Type: evType, Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate})
+	_ = c.printValue(event.Accepted{ID: event.ID(msg), Subject: msg.Subject, Type: evType, Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate})
 	return exitOK
 }
 

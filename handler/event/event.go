@@ -153,7 +153,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.cfg.Observe(err)
 	}
 	if err != nil {
-		h.log.Warn("event not published", "subject", msg.Subject, "id", msg.ID, "error", err)
+		h.log.Warn("event not published", "subject", msg.Subject, "id", ID(msg), "error", err)
 		if r.Context().Err() == nil {
 			err = apierror.New(http.StatusServiceUnavailable, "the event was not published: the broker did not acknowledge it (%v)", err)
 		}
@@ -161,12 +161,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Both header values in one allocation, each capped so an append cannot reach the other.
-	vals := [...]string{"application/json", msg.ID}
+	id := ID(msg)
+	vals := [...]string{"application/json", id}
 	hdr := w.Header()
 	hdr["Content-Type"] = vals[0:1:1]
 	hdr["Ce-Id"] = vals[1:2:2]
 	w.WriteHeader(http.StatusAccepted)
-	a := Accepted{ID: msg.ID, Subject: msg.Subject, Type: typ, Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}
+	a := Accepted{ID: id, Subject: msg.Subject, Type: typ, Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}
 	// Room for the keys, punctuation and the longest sequence: one allocation of the right size.
 	size := len(a.ID) + len(a.Subject) + len(a.Type) + len(a.Stream) + 96
 	_, _ = w.Write(appendAccepted(make([]byte, 0, size), a))
@@ -189,6 +190,10 @@ func (h *Handler) Build(r *http.Request, path string) (*broker.Message, string, 
 	if id != "" && !validID(id) {
 		return nil, "", apierror.BadRequest("Ce-Id", errors.New("must be 1-128 printable ASCII characters"))
 	}
+	// Only the client's id deduplicates. An id minted here is told to the client only in the
+	// 202, so no retry can ever carry it, and JetStream would hold it in memory for the whole
+	// duplicate window for nothing (millions of ids at high event rates).
+	dedup := id
 	// The strings the handler makes for every event are cut from one: "<namespace>.<topic>"
 	// is the subject, "<topic>.<name...>" inside it the type, then the time and, when the
 	// client sent none, the id. One allocation instead of five.
@@ -253,8 +258,11 @@ func (h *Handler) Build(r *http.Request, path string) (*broker.Message, string, 
 			hdr[c.lower] = v
 		}
 	}
-	return &broker.Message{Subject: subject, Header: hdr, Data: data, ID: id}, typ, nil
+	return &broker.Message{Subject: subject, Header: hdr, Data: data, ID: dedup}, typ, nil
 }
+
+// ID returns the id of an event Build made: the client's Ce-Id or the one Build minted.
+func ID(msg *broker.Message) string { return msg.Header["ce-id"][0] }
 
 // errBodyTooLarge: the body is over the limit.
 var errBodyTooLarge = errors.New("event body too large")
