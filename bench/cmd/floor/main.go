@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/edgeapi/gateway/bench/internal/debugsrv"
+	"github.com/edgeapi/gateway/bench/internal/serve"
 	"github.com/edgeapi/gateway/gcfloor"
 	"github.com/edgeapi/gateway/h1client"
 )
@@ -69,12 +70,7 @@ func main() {
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{Addr: *listen, Handler: proxy}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+	if err := serve.HTTP(ctx, &http.Server{Addr: *listen, Handler: proxy}); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgeapi/gateway/bench/benchpb"
 	"github.com/edgeapi/gateway/bench/internal/debugsrv"
+	"github.com/edgeapi/gateway/bench/internal/serve"
 )
 
 func main() {
@@ -35,12 +36,7 @@ func main() {
 	if err := benchpb.RegisterBenchHandlerFromEndpoint(ctx, mux, *backend, opts); err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Addr: *listen, Handler: mux}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+	if err := serve.HTTP(ctx, &http.Server{Addr: *listen, Handler: mux}); err != nil {
 		log.Fatal(err)
 	}
 }

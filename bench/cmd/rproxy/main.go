@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/edgeapi/gateway/bench/internal/debugsrv"
+	"github.com/edgeapi/gateway/bench/internal/serve"
 )
 
 func main() {
@@ -40,12 +41,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{Addr: *listen, Handler: rp}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+	if err := serve.HTTP(ctx, &http.Server{Addr: *listen, Handler: rp}); err != nil {
 		log.Fatal(err)
 	}
 }
