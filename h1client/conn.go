@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"os"
 	"syscall"
 	"time"
 )
@@ -176,10 +177,14 @@ func replayable(req *http.Request) bool {
 	return k1 || k2
 }
 
-// roundTrip runs one exchange on c, which the caller owns; on error c is closed.
-func (c *conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response, error) {
+// roundTrip runs one exchange on c, which the caller owns; on error c is closed. A non-zero by
+// bounds it until the response's headers are in.
+func (c *conn) roundTrip(ctx context.Context, req *http.Request, by time.Time) (*http.Response, error) {
 	if ctx.Done() != nil {
 		c.stop = context.AfterFunc(ctx, c.abort)
+	}
+	if !by.IsZero() {
+		_ = c.nc.SetDeadline(by)
 	}
 	w, err := c.newRequestWriter(req)
 	if err != nil {
@@ -231,6 +236,14 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response
 		}
 		return nil, c.ctxErr(ctx, rerr)
 	}
+	if !by.IsZero() {
+		// The body is the caller's to bound (a stream may run for hours); a body writer still
+		// at work is not bounded either, as without a deadline.
+		_ = c.nc.SetDeadline(time.Time{})
+		if ctx.Err() != nil {
+			c.abort() // the context's abort may have run before the line above undid it
+		}
+	}
 	ex := &exchange{c: c, req: req, ctx: ctx, writing: writing, bodyDone: w.bodyDone}
 	return ex.response(resp)
 }
@@ -254,6 +267,9 @@ func (c *conn) ctxErr(ctx context.Context, err error) error {
 func (c *conn) mayRetry(ctx context.Context, err error, nothingWritten bool) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return err // RoundTripBy's deadline: a fresh connection would meet it too
 	}
 	if !c.reused {
 		return err

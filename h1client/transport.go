@@ -39,6 +39,9 @@
 //     since a close is then repaired by the resend.
 //   - Cancelling the request's context aborts a dial, a write or a read in progress, including a
 //     read of the response body, and the error returned is context.Cause of it.
+//   - RoundTripBy bounds the exchange until the response's headers (the dial included) by a
+//     deadline on the connection itself; past it the call fails, the connection is closed and
+//     the request is not sent again. The response body is not bounded by it.
 //   - A reused connection that fails before any byte of the response arrived (the server closed
 //     it while it was idle) is replaced by a fresh one and the request sent again, once, when
 //     net/http would do so: nothing was written and the body can be produced again (GetBody), or
@@ -156,6 +159,15 @@ func New(cfg Config) *Transport {
 // RoundTrip sends req and returns the response once its headers arrived. It implements
 // http.RoundTripper: req is not modified, and its body is closed, on errors too.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.RoundTripBy(req, time.Time{})
+}
+
+// RoundTripBy is RoundTrip with the exchange up to the response's headers bounded by the
+// deadline by (none when zero): the dial, the request going out and the headers coming back.
+// The bound is the connection's own deadline, cleared once the headers are in, so it costs
+// neither a context nor a timer. Past it the call fails (the connection is closed, and the
+// request is not sent again on another); the response body is not bounded.
+func (t *Transport) RoundTripBy(req *http.Request, by time.Time) (*http.Response, error) {
 	key, err := requestKey(req)
 	if err != nil {
 		closeBody(req)
@@ -164,7 +176,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	fresh, replay := false, replayable(req)
 	for {
-		c, err := t.getConn(ctx, key, fresh, replay)
+		c, err := t.getConn(ctx, key, fresh, replay, by)
 		if err != nil {
 			closeBody(req)
 			if ctx.Err() != nil {
@@ -172,7 +184,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		resp, err := c.roundTrip(ctx, req)
+		resp, err := c.roundTrip(ctx, req, by)
 		if err == nil {
 			return resp, nil
 		}
@@ -239,7 +251,7 @@ const defaultTrustIdle = time.Second
 // getConn returns an idle connection for key that is still open, or dials a new one; fresh
 // skips the pool. replay says the request can be sent again should the connection turn out
 // closed.
-func (t *Transport) getConn(ctx context.Context, key connKey, fresh, replay bool) (*conn, error) {
+func (t *Transport) getConn(ctx context.Context, key connKey, fresh, replay bool, by time.Time) (*conn, error) {
 	if !fresh {
 		for {
 			c := t.popIdle(key)
@@ -252,6 +264,12 @@ func (t *Transport) getConn(ctx context.Context, key connKey, fresh, replay bool
 			}
 			c.close()
 		}
+	}
+	if !by.IsZero() {
+		// Only a dial needs the deadline as a context; a pooled connection costs none.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, by)
+		defer cancel()
 	}
 	return t.dial(ctx, key)
 }

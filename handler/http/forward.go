@@ -44,8 +44,8 @@ type tryState struct {
 	// state: tryRunning until the try ends (tryEnded) or its timer fires first (tryExpired).
 	state  atomic.Int32
 	cancel context.CancelCauseFunc
-	cause  error // errResponseTimeout or errTryTimeout, whichever bounds this try
-	timer  *time.Timer
+	cause  error       // errResponseTimeout or errTryTimeout, whichever bounds this try
+	timer  *time.Timer // nil when the transport bounds the try (deadlineTransport)
 	// mu orders 1xx answers, written from within RoundTrip, before the end of the try
 	// (over), after which only the handler writes to w.
 	mu    sync.Mutex
@@ -69,13 +69,16 @@ func (t *tryState) expire() {
 	}
 }
 
-// end stops the try's timer; false means the timer fired first and the try was cancelled.
+// end stops the try's timer, if it has one; false means the timer fired first and the try was
+// cancelled.
 func (t *tryState) end() bool {
-	t.timer.Stop()
+	if t.timer != nil {
+		t.timer.Stop()
+	}
 	t.mu.Lock()
 	t.over = true
 	t.mu.Unlock()
-	return t.state.CompareAndSwap(tryRunning, tryEnded)
+	return t.timer == nil || t.state.CompareAndSwap(tryRunning, tryEnded)
 }
 
 // forward proxies r to a node of service at path, retrying on another node as the policy allows.
@@ -157,12 +160,19 @@ func (x *exchange) try(pick *selector.Pick) (t *tryState, resp *http.Response, e
 	if p := h.cfg.Retry; p != nil && p.PerTryTimeout > 0 && p.PerTryTimeout < d {
 		d, cause = p.PerTryTimeout, errTryTimeout
 	}
-	ctx, cancel := context.WithCancelCause(r.Context())
-	t.cancel, t.cause = cancel, cause
+	t.cause = cause
 	t.w = x.w
 	t.trace.Got1xxResponse = t.got1xx
+	ctx := r.Context()
+	if h.by != nil {
+		t.cancel = noCancel // the client leaving cancels the request's own context
+	} else {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		t.cancel = cancel
+		t.timer = time.AfterFunc(d, t.expire)
+	}
 	ctx = httptrace.WithClientTrace(ctx, &t.trace)
-	t.timer = time.AfterFunc(d, t.expire)
 
 	out := r.WithContext(ctx)
 	t.url = url.URL{Scheme: "http", Host: pick.Node.Address, Path: x.path, RawQuery: x.query}
@@ -183,20 +193,32 @@ func (x *exchange) try(pick *selector.Pick) (t *tryState, resp *http.Response, e
 		out.Body = nil // lets the transport retry on a dead keep-alive connection
 	}
 
-	resp, err = h.cfg.Transport.RoundTrip(out)
-	if !t.end() {
-		// The timer fired first: whatever came back is the timeout's.
-		if resp != nil {
-			resp.Body.Close()
+	if h.by != nil {
+		deadline := time.Now().Add(d)
+		resp, err = h.by.RoundTripBy(out, deadline)
+		t.end()
+		if err != nil && !time.Now().Before(deadline) {
+			return t, nil, cause // past the deadline, whatever failed failed for it
 		}
-		return t, nil, cause
+	} else {
+		resp, err = h.cfg.Transport.RoundTrip(out)
+		if !t.end() {
+			// The timer fired first: whatever came back is the timeout's.
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return t, nil, cause
+		}
 	}
 	if err != nil {
-		cancel(nil)
+		t.cancel(nil)
 		return t, nil, brokenConnection(err)
 	}
 	return t, resp, nil
 }
+
+// noCancel is the cancel of a try that made no context of its own.
+func noCancel(error) {}
 
 // retryable reports whether the failed try may be made again on another node, and takes the
 // budget token for it. Nothing was written to the client yet.

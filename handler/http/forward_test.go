@@ -193,6 +193,10 @@ func TestRequestTrailersReachTheBackend(t *testing.T) {
 }
 
 func TestEarlyHintsArriveBeforeTheAnswer(t *testing.T) {
+	eachTransport(t, testEarlyHintsArriveBeforeTheAnswer)
+}
+
+func testEarlyHintsArriveBeforeTheAnswer(t *testing.T, tr http.RoundTripper) {
 	addr := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", "</style.css>; rel=preload; as=style")
 		w.WriteHeader(http.StatusEarlyHints)
@@ -200,7 +204,7 @@ func TestEarlyHintsArriveBeforeTheAnswer(t *testing.T) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "page")
 	}))
-	gw := newGateway(t, httphandler.Config{}, selector.Config{}, []router.Route{chatRoute}, map[string][]string{"svc": {addr}})
+	gw := newGateway(t, httphandler.Config{Transport: tr}, selector.Config{}, []router.Route{chatRoute}, map[string][]string{"svc": {addr}})
 	var hints []string
 	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
 		if code == http.StatusEarlyHints {
@@ -308,6 +312,10 @@ func TestNodeDyingMidBodyAbortsTheAnswer(t *testing.T) {
 // TestPerTryTimeoutMovesToAnotherNode: with retries on, a GET whose node sends no headers within
 // the per-try timeout is tried on the next node; the slow node hears about it.
 func TestPerTryTimeoutMovesToAnotherNode(t *testing.T) {
+	eachTransport(t, testPerTryTimeoutMovesToAnotherNode)
+}
+
+func testPerTryTimeoutMovesToAnotherNode(t *testing.T, tr http.RoundTripper) {
 	release := make(chan struct{})
 	slow := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body) // a server notices a closed connection once the body is read
@@ -322,7 +330,7 @@ func TestPerTryTimeoutMovesToAnotherNode(t *testing.T) {
 	}))
 	t.Cleanup(func() { close(release) }) // runs before the backends' Close waits for their handlers
 	pol := retry.New(2, 500*time.Millisecond, 0, 0)
-	gw := newGateway(t, httphandler.Config{Retry: pol}, selector.Config{Breaker: selector.BreakerConfig{ConsecutiveFailures: 1, OpenTimeout: time.Hour}},
+	gw := newGateway(t, httphandler.Config{Retry: pol, Transport: tr}, selector.Config{Breaker: selector.BreakerConfig{ConsecutiveFailures: 1, OpenTimeout: time.Hour}},
 		[]router.Route{chatRoute}, map[string][]string{"svc": {slow, fast}})
 	// Round robin starts on the slow node.
 	req, _ := http.NewRequest(http.MethodPut, gw.URL+"/chat/p", strings.NewReader("payload"))

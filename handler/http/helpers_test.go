@@ -157,3 +157,14 @@ func decodeEcho(t *testing.T, resp *http.Response) echoed {
 	}
 	return e
 }
+
+// eachTransport runs test with the handler's own transport (h1client, which bounds a try by
+// connection deadlines) and with net/http's (bounded by a context and a timer per try).
+func eachTransport(t *testing.T, test func(t *testing.T, tr http.RoundTripper)) {
+	t.Run("h1client", func(t *testing.T) { test(t, nil) })
+	t.Run("net/http", func(t *testing.T) {
+		tr := &http.Transport{}
+		t.Cleanup(tr.CloseIdleConnections)
+		test(t, tr)
+	})
+}

@@ -96,6 +96,15 @@ type Handler struct {
 	log     *slog.Logger
 	cfg     Config
 	buffers *sync.Pool // *[]byte of 32 KiB, shared by the handler's route copies
+	// by is cfg.Transport when it can bound a try itself (h1client): see tryBy.
+	by deadlineTransport
+}
+
+// deadlineTransport bounds an exchange until the response's headers by a deadline on the
+// connection, which spares each try a context of its own and a timer (a tenth of the handler's
+// allocations, ~5% of its CPU per request).
+type deadlineTransport interface {
+	RoundTripBy(req *http.Request, by time.Time) (*http.Response, error)
 }
 
 // errResponseTimeout is the error of a try cut because the node did not send response headers
@@ -119,7 +128,8 @@ func New(sel Selector, log *slog.Logger, cfg Config) *Handler {
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport(cfg.DialTimeout, cfg.MaxIdleConnsPerHost, cfg.TLS)
 	}
-	return &Handler{sel: sel, log: log, cfg: cfg, buffers: newBufferPool()}
+	by, _ := cfg.Transport.(deadlineTransport)
+	return &Handler{sel: sel, log: log, cfg: cfg, buffers: newBufferPool(), by: by}
 }
 
 // NewTransport is the shared backend transport: an h1client Transport with keep-alive pools

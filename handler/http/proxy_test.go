@@ -277,6 +277,10 @@ func TestPOSTWithBodyToDeadOnlyServiceIs502(t *testing.T) {
 }
 
 func TestSlowBackendBeyondRouteTimeoutIs504(t *testing.T) {
+	eachTransport(t, testSlowBackendBeyondRouteTimeoutIs504)
+}
+
+func testSlowBackendBeyondRouteTimeoutIs504(t *testing.T, tr http.RoundTripper) {
 	backendCancelled := make(chan struct{})
 	addr := backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -288,7 +292,7 @@ func TestSlowBackendBeyondRouteTimeoutIs504(t *testing.T) {
 	}))
 	route := chatRoute
 	route.Timeout = 150 * time.Millisecond
-	gw := newGateway(t, httphandler.Config{}, selector.Config{}, []router.Route{route}, map[string][]string{"svc": {addr}})
+	gw := newGateway(t, httphandler.Config{Transport: tr}, selector.Config{}, []router.Route{route}, map[string][]string{"svc": {addr}})
 	start := time.Now()
 	resp, err := http.Get(gw.URL + "/chat/slow")
 	if err != nil {
