@@ -151,8 +151,9 @@ func (x *exchange) try(pick *selector.Pick) (t *tryState, resp *http.Response, e
 	if x.tries > 1 {
 		t = new(tryState)
 	}
-	// One timer bounds the try: the per-try timeout, or what is left of the response timeout
-	// if that comes first.
+	// One bound for the try, until the response headers: the per-try timeout, or what is left
+	// of the response timeout if that comes first. A deadline on the connection when the
+	// transport takes one, else a timer cancelling the try's context.
 	d, cause := h.cfg.Timeout, errResponseTimeout
 	if x.tries > 1 {
 		d -= time.Since(x.start)
@@ -164,7 +165,9 @@ func (x *exchange) try(pick *selector.Pick) (t *tryState, resp *http.Response, e
 	t.w = x.w
 	t.trace.Got1xxResponse = t.got1xx
 	ctx := r.Context()
+	var deadline time.Time
 	if h.by != nil {
+		deadline = time.Now().Add(d)
 		t.cancel = noCancel // the client leaving cancels the request's own context
 	} else {
 		var cancel context.CancelCauseFunc
@@ -194,7 +197,6 @@ func (x *exchange) try(pick *selector.Pick) (t *tryState, resp *http.Response, e
 	}
 
 	if h.by != nil {
-		deadline := time.Now().Add(d)
 		resp, err = h.by.RoundTripBy(out, deadline)
 		t.end()
 		if err != nil && !time.Now().Before(deadline) {
