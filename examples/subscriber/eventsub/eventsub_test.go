@@ -169,6 +169,24 @@ func waitAcked(t *testing.T, js jetstream.JetStream, durable string) {
 	}
 }
 
+// waitNoPull waits until the durable has no pull request waiting on the server.
+func waitNoPull(t *testing.T, js jetstream.JetStream, durable string) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		c, err := js.Consumer(context.Background(), "GATEWAY_EVENTS", durable)
+		if err == nil {
+			if info, err := c.Info(context.Background()); err == nil && info.NumWaiting == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer %s still has a pull request waiting", durable)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestPrintsGatewayEvents starts the subscriber before the stream exists, then publishes through
 // the gateway's own event handler: the line carries every CloudEvents attribute and the data, and
 // the event is acknowledged.
@@ -230,6 +248,11 @@ func TestTopicFilterAndResume(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+	// The stopped run's pull request stays on the server until the server sees its interest
+	// gone; an event published before that is delivered into it and comes back only after the
+	// ack wait (30 s). A restarted subscriber would print it then; the test waits for the
+	// server instead.
+	waitNoPull(t, js, "subscriber-user")
 
 	// A new run with the same durable resumes after the acknowledged event.
 	second := post(t, h, "/user/logout", "", "")
