@@ -306,15 +306,9 @@ func readBody(body io.Reader, length, limit int64) ([]byte, error) {
 	}
 }
 
-// parsePath splits "/<topic>/<name...>"; topic and name segments are [A-Za-z0-9_-], and the
-// name's segments are joined with dots.
-func parsePath(path string) (topic, name string, err error) {
-	topic, name, err = splitPath(path)
-	return topic, strings.ReplaceAll(name, "/", "."), err
-}
-
-// splitPath is parsePath leaving the name's slashes in place, so that nothing is allocated
-// before the event's strings are made together.
+// splitPath splits "/<topic>/<name...>"; topic and name segments are [A-Za-z0-9_-]. The name
+// keeps its slashes (Build writes them as dots while it makes the event's strings together, so
+// that nothing is allocated here).
 func splitPath(path string) (topic, name string, err error) {
 	p := strings.Trim(path, "/")
 	if p == "" {

@@ -17,9 +17,9 @@ func validChars(s string) bool {
 	return true
 }
 
-// FuzzEventPath: parsePath never panics; an accepted path yields a non-empty topic of
+// FuzzEventPath: splitPath never panics; an accepted path yields a non-empty topic of
 // [A-Za-z0-9_-] (it becomes a NATS subject token, so no '.', '*', '>' or space may slip in) and a
-// name of such segments joined with dots.
+// name of such segments joined with slashes (Build joins them with dots).
 func FuzzEventPath(f *testing.F) {
 	for _, s := range []string{
 		"/user/login", "/user", "/", "", "//", "/user//login", "/user/log.in", "/a/b/c/d",
@@ -29,30 +29,30 @@ func FuzzEventPath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, path string) {
-		topic, name, err := parsePath(path)
+		topic, name, err := splitPath(path)
 		if err != nil {
 			if topic != "" || name != "" {
-				t.Fatalf("parsePath(%q) failed but returned %q %q", path, topic, name)
+				t.Fatalf("splitPath(%q) failed but returned %q %q", path, topic, name)
 			}
 			return
 		}
 		if topic == "" || len(topic) > 128 || !validChars(topic) {
-			t.Fatalf("parsePath(%q) accepted topic %q", path, topic)
+			t.Fatalf("splitPath(%q) accepted topic %q", path, topic)
 		}
 		if name != "" {
-			for _, seg := range strings.Split(name, ".") {
+			for _, seg := range strings.Split(name, "/") {
 				if seg == "" || len(seg) > 128 || !validChars(seg) {
-					t.Fatalf("parsePath(%q) accepted name %q", path, name)
+					t.Fatalf("splitPath(%q) accepted name %q", path, name)
 				}
 			}
 		}
 		// The round trip: the accepted path names the same topic and name again.
 		p2 := "/" + topic
 		if name != "" {
-			p2 += "/" + strings.ReplaceAll(name, ".", "/")
+			p2 += "/" + name
 		}
-		if t2, n2, err := parsePath(p2); err != nil || t2 != topic || n2 != name {
-			t.Fatalf("parsePath(%q) = %q %q, but %q gives %q %q %v", path, topic, name, p2, t2, n2, err)
+		if t2, n2, err := splitPath(p2); err != nil || t2 != topic || n2 != name {
+			t.Fatalf("splitPath(%q) = %q %q, but %q gives %q %q %v", path, topic, name, p2, t2, n2, err)
 		}
 	})
 }
