@@ -1,0 +1,307 @@
+package h1server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Connection states; only an idle connection may be closed by Shutdown.
+const (
+	stateIdle int32 = iota // waiting for a request's first byte (or never used)
+	stateActive
+	stateClosed
+	stateHijacked
+)
+
+// errClientGone is the cause of a request context cancelled because the client left.
+var errClientGone = errors.New("client closed the connection")
+
+// aLongTimeAgo is a deadline in the past: setting it wakes a blocked read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+type conn struct {
+	s     *Server
+	nc    net.Conn
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	state atomic.Int32
+	ctx   context.Context // the server's base context with the local address
+	addr  string          // the client's address
+
+	parser parser
+	hold   []byte   // a response's held-back body, reused between requests
+	keys   []string // a response's header names, sorted for writing
+	date   dateCache
+
+	// The watch for a departing client; mu guards the fields below it.
+	watchT   *time.Timer
+	mu       sync.Mutex
+	watch    int32 // watchOff, watchArmed, watchReading
+	aborting bool  // stopWatch woke the read on purpose
+	watched  chan struct{}
+	cancel   context.CancelCauseFunc // the request in flight, for Close and the watch
+	gone     bool                    // the client closed its end
+	stashed  bool                    // the watch read a byte of the next request: stash[0]
+	stash    [1]byte
+}
+
+const (
+	watchOff int32 = iota
+	watchArmed
+	watchReading
+)
+
+func newConn(s *Server, nc net.Conn, base context.Context) *conn {
+	c := &conn{s: s, nc: nc, addr: nc.RemoteAddr().String()}
+	c.ctx = context.WithValue(base, http.LocalAddrContextKey, nc.LocalAddr())
+	c.br = bufio.NewReaderSize(connReader{c}, 4<<10)
+	c.bw = bufio.NewWriterSize(nc, 4<<10)
+	return c
+}
+
+// connReader reads the connection, first giving back a byte the watch read.
+type connReader struct{ c *conn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.stashed && len(p) > 0 {
+		c.stashed = false
+		p[0] = c.stash[0]
+		return 1, nil
+	}
+	return c.nc.Read(p)
+}
+
+// serve is the connection's goroutine: request after request until one side closes.
+func (c *conn) serve() {
+	defer func() {
+		if st := c.state.Load(); st != stateHijacked {
+			c.state.Store(stateClosed)
+			_ = c.nc.Close()
+		}
+		c.s.forget(c)
+		if c.watchT != nil {
+			c.watchT.Stop()
+		}
+	}()
+	s := c.s
+	idle, header := s.IdleTimeout, s.ReadHeaderTimeout
+	if idle <= 0 {
+		idle = header
+	}
+	for {
+		deadline := false
+		if c.br.Buffered() == 0 && idle > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
+			deadline = true
+		}
+		if _, err := c.br.Peek(1); err != nil {
+			return
+		}
+		if !c.state.CompareAndSwap(stateIdle, stateActive) {
+			return // Shutdown or Close got here first
+		}
+		if header > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(header))
+			deadline = true
+		} else if deadline {
+			_ = c.nc.SetReadDeadline(time.Time{})
+			deadline = false
+		}
+		req, err := c.parser.read(c)
+		if deadline {
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
+		if err != nil {
+			c.refuse(err)
+			return
+		}
+		if !c.serveOne(req) || s.closing.Load() {
+			return
+		}
+		c.state.Store(stateIdle)
+		if s.closing.Load() && c.state.CompareAndSwap(stateIdle, stateClosed) {
+			return // Shutdown looked before this connection was idle
+		}
+	}
+}
+
+// refuse answers a request the parser turned down, unless the connection itself failed.
+func (c *conn) refuse(err error) {
+	var re *requestError
+	if !errors.As(err, &re) {
+		return // EOF, timeout, reset: nobody to answer
+	}
+	w := newResponse(c, &http.Request{Method: http.MethodGet, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}}, nil)
+	w.closeAfter = true
+	h := w.Header()
+	if re.status == http.StatusMethodNotAllowed {
+		h.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+	}
+	if c.s.Reject != nil {
+		c.s.Reject(w, re.status, re)
+	} else {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(re.status)
+		_, _ = fmt.Fprintf(w, "%d %s: %s", re.status, http.StatusText(re.status), re.msg)
+	}
+	w.finish()
+}
+
+// serveOne runs the handler for req and answers; it reports whether the connection may carry
+// another request.
+func (c *conn) serveOne(req *http.Request) (keep bool) {
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	req = req.WithContext(ctx)
+	var b *body
+	if rb, ok := req.Body.(*body); ok {
+		b = rb
+		b.req = req // the handler's copy gets the trailers
+	}
+	w := newResponse(c, req, b)
+	c.mu.Lock()
+	c.cancel = cancel
+	c.mu.Unlock()
+	if b == nil {
+		c.armWatch()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			keep = false
+			if p != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.s.log().Error("http: panic serving request", "remote", c.addr, "method", req.Method,
+					"uri", req.RequestURI, "panic", fmt.Sprint(p), "stack", string(buf))
+			}
+			if !w.hijacked {
+				c.endRequest(cancel)
+			}
+		}
+	}()
+	c.s.Handler.ServeHTTP(w, req)
+	if w.hijacked {
+		cancel(context.Canceled)
+		return false
+	}
+	gone := c.endRequest(cancel)
+	keep = w.finish() && !gone
+	if b != nil && !b.finish() {
+		keep = false
+	}
+	return keep
+}
+
+// endRequest stops the watch and cancels the request's context; it reports whether the
+// client has left.
+func (c *conn) endRequest(cancel context.CancelCauseFunc) (gone bool) {
+	c.stopWatch()
+	cancel(context.Canceled)
+	c.mu.Lock()
+	c.cancel = nil
+	gone = c.gone
+	c.mu.Unlock()
+	return gone
+}
+
+// abort closes the connection and cancels the request in flight (Server.Close).
+func (c *conn) abort(cause error) {
+	_ = c.nc.Close()
+	c.mu.Lock()
+	if c.cancel != nil {
+		c.cancel(cause)
+	}
+	c.mu.Unlock()
+}
+
+// armWatch starts the clock on watching for the client to leave: the request's body has been
+// read, so nothing of the current request is left to read.
+func (c *conn) armWatch() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.watch != watchOff || c.cancel == nil || c.state.Load() == stateHijacked {
+		return
+	}
+	c.watch = watchArmed
+	if c.watchT == nil {
+		c.watchT = time.AfterFunc(watchDelay, c.watchRead)
+	} else {
+		c.watchT.Reset(watchDelay)
+	}
+}
+
+// watchRead runs on the timer's goroutine while the handler still runs: a read that returns
+// only if the client sends more (a pipelined request: its byte is kept) or leaves.
+func (c *conn) watchRead() {
+	c.mu.Lock()
+	if c.watch != watchArmed || c.br.Buffered() > 0 || c.stashed {
+		// Pipelined bytes already in: the client is there, and nothing more can be learnt.
+		c.mu.Unlock()
+		return
+	}
+	c.watch = watchReading
+	c.aborting = false
+	done := make(chan struct{})
+	c.watched = done
+	c.mu.Unlock()
+
+	n, err := c.nc.Read(c.stash[:])
+
+	c.mu.Lock()
+	if n > 0 {
+		c.stashed = true
+	}
+	if err != nil && !c.aborting {
+		c.gone = true
+		if c.cancel != nil {
+			c.cancel(errClientGone)
+		}
+	}
+	c.watch = watchOff
+	c.mu.Unlock()
+	close(done)
+}
+
+// stopWatch ends a watch before the connection's reader is used again; after it, a byte the
+// watch read is in stash.
+func (c *conn) stopWatch() {
+	c.mu.Lock()
+	switch c.watch {
+	case watchArmed:
+		c.watch = watchOff
+		c.watchT.Stop() // if it fires anyway, watchRead finds the watch off
+		c.mu.Unlock()
+	case watchReading:
+		c.aborting = true
+		done := c.watched
+		c.mu.Unlock()
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		<-done
+		_ = c.nc.SetReadDeadline(time.Time{})
+	default:
+		c.mu.Unlock()
+	}
+}
+
+// dateCache keeps the Date header's value for the current second.
+type dateCache struct {
+	sec int64
+	buf [29]byte
+}
+
+func (d *dateCache) value() []byte {
+	now := time.Now()
+	if s := now.Unix(); s != d.sec {
+		d.sec = s
+		now.UTC().AppendFormat(d.buf[:0], http.TimeFormat)
+	}
+	return d.buf[:]
+}
