@@ -70,9 +70,12 @@ type Server struct {
 	Address           string   `yaml:"address"`             // default ":8080"; port 0 picks a free port
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"` // default 10s; 0: none
 	IdleTimeout       Duration `yaml:"idle_timeout"`        // default 120s; 0: none
-	MaxHeaderBytes    Size     `yaml:"max_header_bytes"`    // default 64KiB; 0: net/http's 1MB
-	BodyLimit         Size     `yaml:"body_limit"`          // default 4MiB; must be positive
-	ShutdownTimeout   Duration `yaml:"shutdown_timeout"`    // default 15s: drain bound on SIGTERM
+	MaxHeaderBytes    Size     `yaml:"max_header_bytes"`    // default 64KiB; 0: 1MiB
+	// Engine serves cleartext HTTP/1.1: "gateway" (default; the gateway's own server, h1server,
+	// cheaper per request) or "stdlib" (net/http's). With TLS, net/http serves (HTTP/2 and 1.1).
+	Engine          string   `yaml:"engine"`
+	BodyLimit       Size     `yaml:"body_limit"`       // default 4MiB; must be positive
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"` // default 15s: drain bound on SIGTERM
 	// TrustedProxies are the CIDRs (or addresses) of load balancers in front of the gateway:
 	// only their X-Forwarded-* headers are believed; everyone else's are overwritten.
 	TrustedProxies []string `yaml:"trusted_proxies"`

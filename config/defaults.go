@@ -19,6 +19,7 @@ func Default() Config {
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			IdleTimeout:       Duration(120 * time.Second),
 			MaxHeaderBytes:    64 * KiB,
+			Engine:            "gateway",
 			BodyLimit:         4 * MiB,
 			ShutdownTimeout:   Duration(15 * time.Second),
 		},

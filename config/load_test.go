@@ -24,6 +24,7 @@ func TestDefault(t *testing.T) {
 		{"server.max_header_bytes", d.Server.MaxHeaderBytes, Size(64 << 10)},
 		{"server.body_limit", d.Server.BodyLimit, Size(4 << 20)},
 		{"server.shutdown_timeout", d.Server.ShutdownTimeout, Duration(15 * time.Second)},
+		{"server.engine", d.Server.Engine, "gateway"},
 		{"log.level", d.Log.Level, "info"},
 		{"log.format", d.Log.Format, "text"},
 		{"resolver.type", d.Resolver.Type, "micro"},

@@ -15,6 +15,7 @@ import (
 // Allowed values of the enumerated keys. This is the one list to extend when a resolver,
 // registry, strategy or handler is added; Validate and the flag help read it.
 var (
+	serverEngines  = []string{"gateway", "stdlib"}
 	logLevels      = []string{"debug", "info", "warn", "error"}
 	logFormats     = []string{"text", "json"}
 	resolverTypes  = []string{"micro", "path", "host", "grpc", "vpath"}
@@ -41,6 +42,7 @@ func (c Config) Validate() error {
 	if s.MaxHeaderBytes < 0 {
 		v.bad("server.max_header_bytes", s.MaxHeaderBytes.String(), "must not be negative")
 	}
+	v.oneOf("server.engine", s.Engine, serverEngines)
 	if s.BodyLimit <= 0 {
 		v.bad("server.body_limit", s.BodyLimit.String(), "must be positive")
 	}

@@ -39,6 +39,7 @@ func TestValidate(t *testing.T) {
 		{"zero read header timeout", func(c *Config) { c.Server.ReadHeaderTimeout = 0 }, "", ""},
 		{"zero body limit", func(c *Config) { c.Server.BodyLimit = 0 }, "server.body_limit", "must be positive"},
 		{"negative header bytes", func(c *Config) { c.Server.MaxHeaderBytes = -1 }, "server.max_header_bytes", "negative"},
+		{"unknown server engine", func(c *Config) { c.Server.Engine = "fasthttp" }, "server.engine", "must be one of gateway, stdlib"},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level", "must be one of debug, info, warn, error"},
 		{"log level case", func(c *Config) { c.Log.Level = "INFO" }, "log.level", "must be one of"},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format", "must be one of text, json"},

@@ -19,8 +19,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeapi/gateway/apierror"
 	"github.com/edgeapi/gateway/broker"
 	"github.com/edgeapi/gateway/h1client"
+	"github.com/edgeapi/gateway/h1server"
 	"github.com/edgeapi/gateway/metrics"
 	"github.com/edgeapi/gateway/retry"
 
@@ -607,6 +609,57 @@ func (g *gateway) admin() (*http.Server, net.Listener, error) {
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln, nil
 }
 
+// server is what serve needs of net/http's server and of h1server's.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
+// engine names the server that serves the public listener: net/http's with TLS (HTTP/2), else
+// the configured one.
+func engine(s config.Server, tlsCfg *tls.Config) string {
+	if tlsCfg != nil {
+		return "stdlib"
+	}
+	return s.Engine
+}
+
+// httpServer builds the public listener's server. For net/http's, fresh holds the connections
+// that were opened but never sent a request: they would hold Shutdown for its 5s grace, so the
+// drain closes them at once.
+func (g *gateway) httpServer(tlsCfg *tls.Config) (srv server, fresh *sync.Map) {
+	s := g.cfg.Server
+	if engine(s, tlsCfg) == "gateway" {
+		return &h1server.Server{
+			Handler:           g,
+			ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
+			IdleTimeout:       s.IdleTimeout.D(),
+			MaxHeaderBytes:    int(s.MaxHeaderBytes),
+			Log:               g.log,
+			Reject: func(w http.ResponseWriter, status int, err error) {
+				apierror.Write(w, "gateway", apierror.New(status, "%s", err.Error()))
+			},
+		}, nil
+	}
+	fresh = new(sync.Map) // net.Conn -> struct{}
+	return &http.Server{
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				fresh.Store(c, struct{}{})
+			} else {
+				fresh.Delete(c)
+			}
+		},
+		Handler:           g,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: s.ReadHeaderTimeout.D(),
+		IdleTimeout:       s.IdleTimeout.D(),
+		MaxHeaderBytes:    int(s.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}, fresh
+}
+
 func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	defer g.close()
 	cacheCtx, stopCache := context.WithCancel(context.WithoutCancel(ctx))
@@ -635,30 +688,14 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 		g.log.Info("admin listener", "address", adminLn.Addr().String(), "pprof", g.cfg.Observe.Pprof)
 	}
 
-	// Connections that were opened but never sent a request would hold Shutdown for its 5s
-	// grace; remember them so the drain can close them at once.
-	var fresh sync.Map // net.Conn -> struct{}
-	srv := &http.Server{
-		ConnState: func(c net.Conn, st http.ConnState) {
-			if st == http.StateNew {
-				fresh.Store(c, struct{}{})
-			} else {
-				fresh.Delete(c)
-			}
-		},
-		Handler:           g,
-		TLSConfig:         tlsCfg,
-		ReadHeaderTimeout: g.cfg.Server.ReadHeaderTimeout.D(),
-		IdleTimeout:       g.cfg.Server.IdleTimeout.D(),
-		MaxHeaderBytes:    int(g.cfg.Server.MaxHeaderBytes),
-		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-	}
+	srv, fresh := g.httpServer(tlsCfg)
 	errc := make(chan error, 1)
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	go func() { errc <- srv.Serve(ln) }()
-	g.log.Info("gateway listening", "address", ln.Addr().String(), "tls", tlsCfg != nil, "registry", g.cfg.Registry.Type,
+	g.log.Info("gateway listening", "address", ln.Addr().String(), "tls", tlsCfg != nil, "engine", engine(g.cfg.Server, tlsCfg),
+		"registry", g.cfg.Registry.Type,
 		"resolver", g.cfg.Resolver.Type, "namespace", g.cfg.Resolver.NamespaceOrDefault())
 
 	select {
@@ -690,11 +727,13 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- srv.Shutdown(sctx) }()
 	// Readiness failed and the drain delay is over: a connection still silent now will not
-	// bring a request worth waiting for.
-	fresh.Range(func(c, _ any) bool {
-		_ = c.(net.Conn).SetReadDeadline(time.Now())
-		return true
-	})
+	// bring a request worth waiting for. (h1server's Shutdown closes those itself.)
+	if fresh != nil {
+		fresh.Range(func(c, _ any) bool {
+			_ = c.(net.Conn).SetReadDeadline(time.Now())
+			return true
+		})
+	}
 	err = <-shutdown
 	drain.Wait()
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
