@@ -132,7 +132,8 @@ events:
 
 // startGateway starts the gateway for one scenario group; natsPort > 0 adds the event route
 // and the embedded NATS server.
-func (h *harness) startGateway(ctx context.Context, group string, natsPort int) (*proc, string, error) {
+// env is added to the gateway's environment (GATEWAY_* overrides the config's keys).
+func (h *harness) startGateway(ctx context.Context, group string, natsPort int, env ...string) (*proc, string, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, "", err
@@ -151,7 +152,7 @@ func (h *harness) startGateway(ctx context.Context, group string, natsPort int) 
 	}
 	debug := fmt.Sprintf("127.0.0.1:%d", debugPort)
 	// BENCH_DEBUG_ADDR is read by bench/overlay/debug.go.in, which run.sh builds into the binary.
-	p, err := h.ps.start("gateway-"+group, false, []string{"BENCH_DEBUG_ADDR=" + debug}, nil, filepath.Join(h.o.bin, "gateway"), "serve", "-config", cfgPath)
+	p, err := h.ps.start("gateway-"+group, false, append([]string{"BENCH_DEBUG_ADDR=" + debug}, env...), nil, filepath.Join(h.o.bin, "gateway"), "serve", "-config", cfgPath)
 	if err != nil {
 		return nil, "", err
 	}
@@ -308,6 +309,12 @@ func (h *harness) httpScenario(ctx context.Context) ([]*scenario, error) {
 		return nil, err
 	}
 	defer gw.stop()
+	// The same gateway on net/http's server: what h1server (server.engine gateway) is worth.
+	gws, gwsAddr, err := h.startGateway(ctx, "http-stdlib", 0, "GATEWAY_SERVER_ENGINE=stdlib")
+	if err != nil {
+		return nil, err
+	}
+	defer gws.stop()
 	helloOK := func(addr string) error {
 		return httpStatus(ctx, "GET", "http://"+addr+"/hello", "", nil, 200, func(b []byte) error {
 			if !bytes.Contains(b, []byte(`"hello"`)) {
@@ -347,6 +354,7 @@ func (h *harness) httpScenario(ctx context.Context) ([]*scenario, error) {
 	} else {
 		log.Printf("http: no nginx binary, NGINX peer skipped")
 	}
+	add("gateway, engine stdlib", gws, gwsAddr)
 	add("httputil.ReverseProxy", rp, rpAddr)
 	add("floor: net/http server + h1client", fl, flAddr)
 	add("direct", nil, h.httpAddr)
