@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // maxChunkLine bounds a chunk-size line, extensions included: a peer that sends more is not
@@ -15,6 +17,7 @@ const maxChunkLine = 4 << 10
 var (
 	errMalformedChunk = errors.New("malformed chunked encoding")
 	errChunkLine      = errors.New("chunk-size line too long")
+	errChunkOverhead  = errors.New("chunked encoding contains too much non-data")
 )
 
 // body is a request's body as the handler reads it: Content-Length bytes or chunks from the
@@ -27,11 +30,12 @@ type body struct {
 
 	mu        sync.Mutex
 	chunked   bool
-	remaining int64 // bytes left: of the body (Content-Length) or of the current chunk
-	inChunk   bool  // chunked: remaining counts the current chunk's data
-	expect    bool  // "Expect: 100-continue", not answered yet
-	err       error // sticky: io.EOF once the whole body is read
-	closed    bool  // the handler is done with it
+	remaining int64       // bytes left: of the body (Content-Length) or of the current chunk
+	inChunk   bool        // chunked: remaining counts the current chunk's data
+	excess    int64       // chunked: framing read beyond what the data allows (see readChunked)
+	expect    atomic.Bool // "Expect: 100-continue", not answered yet; atomic for WriteHeader(100)
+	err       error       // sticky: io.EOF once the whole body is read
+	closed    bool        // the handler is done with it
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -43,8 +47,7 @@ func (b *body) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	if b.expect {
-		b.expect = false
+	if b.expect.CompareAndSwap(true, false) {
 		if !b.w.sentHead {
 			c := b.c
 			_, _ = c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
@@ -93,9 +96,16 @@ func (b *body) readLength(p []byte) (int, error) {
 func (b *body) readChunked(p []byte) (int, error) {
 	br := b.c.br
 	for !b.inChunk {
-		size, err := readChunkSize(br)
+		size, n, err := readChunkSize(br)
 		if err != nil {
 			return 0, err
+		}
+		// As net/http (CVE-2023-39326): tiny chunks with long extensions would have the server
+		// read, for a body it drains, far more than maxDrain. 16 bytes of framing a chunk plus
+		// twice its data are allowed; beyond that, 16 KiB in all.
+		b.excess = max(b.excess+int64(n)+2-16-2*size, 0)
+		if b.excess > 16<<10 {
+			return 0, errChunkOverhead
 		}
 		if size == 0 {
 			if err := b.readTrailers(); err != nil {
@@ -128,19 +138,21 @@ func (b *body) readChunked(p []byte) (int, error) {
 // readChunkSize reads a chunk-size line: hex digits, optional extensions (ignored, but
 // checked for control characters), CRLF. Bare LF is refused: parsers that accept it
 // disagree with those that do not on where a body ends.
-func readChunkSize(br *bufio.Reader) (int64, error) {
+// It also returns the line's length.
+func readChunkSize(br *bufio.Reader) (int64, int, error) {
 	line, err := br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull || len(line) > maxChunkLine {
-		return 0, errChunkLine
+		return 0, 0, errChunkLine
 	}
 	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, err
+		return 0, 0, err
 	}
+	n := len(line)
 	if len(line) < 3 || line[len(line)-2] != '\r' {
-		return 0, errMalformedChunk
+		return 0, 0, errMalformedChunk
 	}
 	line = line[:len(line)-2]
 	var size int64
@@ -151,26 +163,29 @@ func readChunkSize(br *bufio.Reader) (int64, error) {
 			break
 		}
 		if i >= 15 { // 16 hex digits may overflow int64
-			return 0, errMalformedChunk
+			return 0, 0, errMalformedChunk
 		}
 		size = size<<4 | int64(d)
 	}
 	if i == 0 {
-		return 0, errMalformedChunk
+		return 0, 0, errMalformedChunk
 	}
+	// The size is followed by extensions or by whitespace alone: net/http refuses whitespace
+	// before a ';', and this parser is to be no laxer.
 	ext := line[i:]
-	for len(ext) > 0 && (ext[0] == ' ' || ext[0] == '\t') {
-		ext = ext[1:]
-	}
 	if len(ext) > 0 && ext[0] != ';' {
-		return 0, errMalformedChunk
+		for _, c := range ext {
+			if c != ' ' && c != '\t' {
+				return 0, 0, errMalformedChunk
+			}
+		}
 	}
 	for _, c := range ext {
 		if c < ' ' && c != '\t' || c == 0x7f {
-			return 0, errMalformedChunk
+			return 0, 0, errMalformedChunk
 		}
 	}
-	return size, nil
+	return size, n, nil
 }
 
 func hexDigit(c byte) (byte, bool) {
@@ -203,10 +218,10 @@ func expectCRLF(br *bufio.Reader) error {
 // frame or route a message are dropped: a trailer may not change how the message was read.
 func (b *body) readTrailers() error {
 	p := &b.c.parser
-	p.raw, p.lines = p.raw[:0], p.lines[:0]
+	p.raw, p.lines, p.size = p.raw[:0], p.lines[:0], 0
 	limit := b.c.s.maxHeaderBytes()
 	for {
-		l, err := p.readLine(b.c.br, limit)
+		l, crlf, err := p.readLine(b.c.br, limit)
 		if err == errTooLarge {
 			return errMalformedChunk
 		}
@@ -215,6 +230,12 @@ func (b *body) readTrailers() error {
 				err = io.ErrUnexpectedEOF
 			}
 			return err
+		}
+		if !crlf {
+			// Unlike a head's, as net/http has it (it wants the section to end with CRLF CRLF):
+			// a parser that took "0\r\n\n" for the end of the body would end it before one that
+			// does not.
+			return errMalformedChunk
 		}
 		if l.end == l.start {
 			break
@@ -245,6 +266,22 @@ func (b *body) readTrailers() error {
 // finish takes the body back from the handler and reads what it left, so the connection can
 // carry the next request; it reports whether that worked.
 func (b *body) finish() bool {
+	if b.mu.TryLock() { // the common case, without the deadline's cost
+		done := b.err == io.EOF
+		b.closed = b.closed || done
+		b.mu.Unlock()
+		if done {
+			return true
+		}
+	}
+	if d := b.c.s.drainTimeout(); d > 0 {
+		// Bounded as a head is: a client that stops sending mid-body would otherwise hold the
+		// connection, and Shutdown, for ever. Set before the lock, which a handler's goroutine
+		// blocked reading the body may hold.
+		nc := b.c.nc
+		_ = nc.SetReadDeadline(time.Now().Add(d))
+		defer func() { _ = nc.SetReadDeadline(time.Time{}) }()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
@@ -253,7 +290,7 @@ func (b *body) finish() bool {
 		return true
 	case b.err != nil:
 		return false
-	case b.expect:
+	case b.expect.Load():
 		// The client waits for 100 Continue before sending the body, or sends it anyway after
 		// a while: which one cannot be told, so the connection ends here.
 		return false
@@ -283,7 +320,7 @@ func (b *body) drainable() bool {
 	switch {
 	case b.err == io.EOF:
 		return true
-	case b.err != nil, b.expect:
+	case b.err != nil, b.expect.Load():
 		return false
 	}
 	return b.chunked || b.remaining <= maxDrain

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -40,6 +41,9 @@ type conn struct {
 	hold   []byte   // a response's held-back body, reused between requests
 	keys   []string // a response's header names, sorted for writing
 	date   dateCache
+
+	linger    bool        // close gently: the client may still be sending (see lingerClose)
+	deadlines atomic.Bool // the handler set a deadline of the connection's
 
 	// The watch for a departing client; mu guards the fields below it.
 	watchT   *time.Timer
@@ -83,8 +87,16 @@ func (r connReader) Read(p []byte) (int, error) {
 // serve is the connection's goroutine: request after request until one side closes.
 func (c *conn) serve() {
 	defer func() {
+		if p := recover(); p != nil {
+			// Not a handler's (serveOne recovers those) but Reject's, say: it costs the
+			// connection, not the process.
+			c.s.log().Error("http: panic serving connection", "remote", c.addr, "panic", fmt.Sprint(p))
+		}
 		if st := c.state.Load(); st != stateHijacked {
 			c.state.Store(stateClosed)
+			if c.linger || c.br.Buffered() > 0 {
+				c.lingerClose()
+			}
 			_ = c.nc.Close()
 		}
 		c.s.forget(c)
@@ -127,6 +139,11 @@ func (c *conn) serve() {
 		if !c.serveOne(req) || s.closing.Load() {
 			return
 		}
+		if c.deadlines.Swap(false) {
+			// The handler's deadlines were for its request (as net/http, which resets them).
+			_ = c.nc.SetReadDeadline(time.Time{})
+			_ = c.nc.SetWriteDeadline(time.Time{})
+		}
 		c.state.Store(stateIdle)
 		if s.closing.Load() && c.state.CompareAndSwap(stateIdle, stateClosed) {
 			return // Shutdown looked before this connection was idle
@@ -140,6 +157,7 @@ func (c *conn) refuse(err error) {
 	if !errors.As(err, &re) {
 		return // EOF, timeout, reset: nobody to answer
 	}
+	c.linger = true // the rest of the request may be on its way
 	w := newResponse(c, &http.Request{Method: http.MethodGet, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}}, nil)
 	w.closeAfter = true
 	h := w.Header()
@@ -148,6 +166,9 @@ func (c *conn) refuse(err error) {
 	}
 	if c.s.Reject != nil {
 		c.s.Reject(w, re.status, re)
+		if !w.wroteHeader {
+			w.WriteHeader(re.status) // a hook that wrote nothing must not turn a refusal into a 200
+		}
 	} else {
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(re.status)
@@ -182,44 +203,92 @@ func (c *conn) serveOne(req *http.Request) (keep bool) {
 				c.s.log().Error("http: panic serving request", "remote", c.addr, "method", req.Method,
 					"uri", req.RequestURI, "panic", fmt.Sprint(p), "stack", string(buf))
 			}
-			if !w.hijacked {
+			if w.hijacked {
+				cancel(context.Canceled)
+			} else {
 				c.endRequest(cancel)
+				c.linger = b != nil // what is left of the body may still come
 			}
 		}
 	}()
-	c.s.Handler.ServeHTTP(w, req)
+	h := c.s.Handler
+	if req.RequestURI == "*" && req.Method == http.MethodOptions {
+		h = globalOptions{}
+	}
+	h.ServeHTTP(w, req)
 	if w.hijacked {
 		cancel(context.Canceled)
 		return false
 	}
 	gone := c.endRequest(cancel)
+	bodyDone, drained := true, false
+	if b != nil && !w.sentHead {
+		// What the handler left of the body is read before the head, as net/http does, so
+		// that the head can say whether the connection stays.
+		bodyDone, drained = b.finish(), true
+		w.closeAfter = w.closeAfter || !bodyDone
+	}
 	keep = w.finish() && !gone
-	if b != nil && !b.finish() {
+	if b != nil && !drained {
+		bodyDone = b.finish()
+	}
+	if !bodyDone {
 		keep = false
+		c.linger = true
 	}
 	return keep
+}
+
+// globalOptions answers "OPTIONS *" in place of the handler, as net/http's server does: an
+// empty 200, reading at most 4 KiB of body.
+type globalOptions struct{}
+
+func (globalOptions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 4<<10))
 }
 
 // endRequest stops the watch and cancels the request's context; it reports whether the
 // client has left.
 func (c *conn) endRequest(cancel context.CancelCauseFunc) (gone bool) {
+	// No cancel first: armWatch then does nothing, so a body read that a goroutine of the
+	// handler ends now cannot start a watch that would read the next request.
+	c.mu.Lock()
+	c.cancel = nil
+	c.mu.Unlock()
 	c.stopWatch()
 	cancel(context.Canceled)
 	c.mu.Lock()
-	c.cancel = nil
 	gone = c.gone
 	c.mu.Unlock()
 	return gone
 }
 
-// abort closes the connection and cancels the request in flight (Server.Close).
+// abort cancels the request in flight and closes the connection (Server.Close). Cancelling
+// first gives the request http.ErrServerClosed as its cause, not the watch's errClientGone.
 func (c *conn) abort(cause error) {
-	_ = c.nc.Close()
 	c.mu.Lock()
 	if c.cancel != nil {
 		c.cancel(cause)
 	}
 	c.mu.Unlock()
+	_ = c.nc.Close()
+}
+
+// lingerTime bounds lingerClose, as net/http's rstAvoidanceDelay.
+const lingerTime = 500 * time.Millisecond
+
+// lingerClose ends the sending side, then reads and discards what the client still sends for
+// a while, until it closes its side. Closing a socket with unread input makes the kernel reset
+// the connection, and a reset can destroy the answer before the client has read it: a client
+// still sending a refused request would never learn why.
+func (c *conn) lingerClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.nc, maxDrain)
 }
 
 // armWatch starts the clock on watching for the client to leave: the request's body has been

@@ -33,6 +33,7 @@ var errTooLarge = errors.New("too large")
 type parser struct {
 	raw   []byte
 	lines []span // the head's lines in raw: [0] the request line
+	size  int    // bytes read for the head, line ends included (raw has none)
 }
 
 // span is a line in parser.raw; for a header, name is raw[start:colon] and value
@@ -114,10 +115,14 @@ func (p *parser) read(c *conn) (*http.Request, error) {
 		r.Host = host[0]
 	}
 
-	if vs := hdr["Connection"]; r.ProtoMinor == 0 {
-		r.Close = !httpguts.HeaderValuesContainsToken(vs, "keep-alive")
-	} else {
-		r.Close = httpguts.HeaderValuesContainsToken(vs, "close")
+	// As net/http: "close" wins over "keep-alive", which HTTP/1.0 needs to keep the connection.
+	r.Close = httpguts.HeaderValuesContainsToken(hdr["Connection"], "close") ||
+		r.ProtoMinor == 0 && !httpguts.HeaderValuesContainsToken(hdr["Connection"], "keep-alive")
+	// As net/http: "Pragma: no-cache" alone implies "Cache-Control: no-cache" (RFC 7234 5.4).
+	if vs := hdr["Pragma"]; len(vs) > 0 && vs[0] == "no-cache" {
+		if _, ok := hdr["Cache-Control"]; !ok {
+			hdr["Cache-Control"] = []string{"no-cache"}
+		}
 	}
 
 	b := &body{c: c}
@@ -156,10 +161,12 @@ func (p *parser) read(c *conn) (*http.Request, error) {
 	}
 
 	if vs, ok := hdr["Expect"]; ok {
-		if len(vs) != 1 || !strings.EqualFold(vs[0], "100-continue") || r.ProtoMinor == 0 {
+		if len(vs) != 1 || !strings.EqualFold(vs[0], "100-continue") {
 			return nil, refuse(http.StatusExpectationFailed, "unsupported Expect")
 		}
-		b.expect = r.ContentLength != 0
+		// An HTTP/1.0 client cannot take a 100 (RFC 9110 10.1.1 says to ignore the expectation,
+		// as net/http does).
+		b.expect.Store(r.ContentLength != 0 && r.ProtoMinor == 1)
 	}
 	if r.ContentLength == 0 {
 		r.Body = http.NoBody
@@ -214,10 +221,9 @@ func parseLength(s string) (int64, bool) {
 // readHead reads the request line and the header lines up to the empty line, checking each
 // header line's form and canonicalising its name in place.
 func (p *parser) readHead(br *bufio.Reader, limit int) error {
-	p.raw = p.raw[:0]
-	p.lines = p.lines[:0]
+	p.raw, p.lines, p.size = p.raw[:0], p.lines[:0], 0
 	for {
-		l, err := p.readLine(br, limit)
+		l, _, err := p.readLine(br, limit)
 		if err == errTooLarge {
 			if len(p.lines) == 0 {
 				return refuse(http.StatusRequestURITooLong, "request line too long")
@@ -252,27 +258,28 @@ func (p *parser) readHead(br *bufio.Reader, limit int) error {
 	}
 }
 
-// readLine appends the next line, without its CRLF (or LF), to raw.
-func (p *parser) readLine(br *bufio.Reader, limit int) (span, error) {
+// readLine appends the next line, without its CRLF (or LF), to raw, and reports whether it
+// ended with CRLF. limit bounds the bytes read since readHead began, line ends included.
+func (p *parser) readLine(br *bufio.Reader, limit int) (l span, crlf bool, err error) {
 	start := len(p.raw)
 	for {
 		frag, err := br.ReadSlice('\n')
-		if len(p.raw)+len(frag) > limit {
-			return span{}, errTooLarge
+		if p.size += len(frag); p.size > limit {
+			return span{}, false, errTooLarge
 		}
 		p.raw = append(p.raw, frag...)
 		if err == bufio.ErrBufferFull {
 			continue
 		}
 		if err != nil {
-			return span{}, err
+			return span{}, false, err
 		}
 		end := len(p.raw) - 1
-		if end > start && p.raw[end-1] == '\r' {
+		if crlf = end > start && p.raw[end-1] == '\r'; crlf {
 			end--
 		}
 		p.raw = p.raw[:end]
-		return span{start: start, end: end}, nil
+		return span{start: start, end: end}, crlf, nil
 	}
 }
 

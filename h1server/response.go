@@ -79,12 +79,9 @@ func (w *response) WriteHeader(code int) {
 	w.trailers = w.trailers[:0]
 	for _, v := range h["Trailer"] {
 		for _, k := range strings.Split(v, ",") {
-			if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" {
-				switch k {
-				case "Transfer-Encoding", "Trailer", "Content-Length":
-				default:
-					w.trailers = append(w.trailers, k)
-				}
+			// As net/http: fields that frame, route or describe the message may not be trailers.
+			if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" && httpguts.ValidTrailerHeader(k) {
+				w.trailers = append(w.trailers, k)
 			}
 		}
 	}
@@ -96,6 +93,14 @@ func bodyAllowed(status int) bool {
 }
 
 func (w *response) writeInformational(code int) {
+	if w.req.ProtoMinor == 0 {
+		return // an HTTP/1.0 client cannot take a 1xx (RFC 9110 15.2)
+	}
+	if code == http.StatusContinue && w.body != nil {
+		// The handler asked for the body itself: reading it must not send a second 100. Not
+		// under the body's lock, which a goroutine blocked reading the body may hold.
+		w.body.expect.Store(false)
+	}
 	bw := w.c.bw
 	writeStatusLine(bw, code)
 	w.writeFields(w.header, false)
@@ -118,6 +123,10 @@ func (w *response) Write(p []byte) (int, error) {
 	if w.noBody {
 		if w.req.Method == http.MethodHead && bodyAllowed(w.status) {
 			w.written += int64(len(p)) // for the Content-Length a short answer gets
+			// and the start of it for the Content-Type, which a HEAD answer gets as a GET's.
+			if hold := w.c.hold; len(hold) < sniffLen {
+				w.c.hold = append(hold, p[:min(len(p), sniffLen-len(hold))]...)
+			}
 			return len(p), nil
 		}
 		return 0, http.ErrBodyNotAllowed
@@ -135,7 +144,7 @@ func (w *response) Write(p []byte) (int, error) {
 			c.hold = append(c.hold, p...)
 			return len(p), nil
 		}
-		w.sendHead(false)
+		w.sendHead(false, p)
 	}
 	if w.chunking {
 		_, _ = c.bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
@@ -166,9 +175,13 @@ func (w *response) WriteString(s string) (int, error) {
 	return w.Write([]byte(s))
 }
 
+// sniffLen is what http.DetectContentType looks at.
+const sniffLen = 512
+
 // sendHead writes the status line and headers to the connection's buffer, then the body held
-// so far. whole says the handler has returned, so the held body is all there is.
-func (w *response) sendHead(whole bool) {
+// so far. whole says the handler has returned, so the held body is all there is; next is the
+// body being written when nothing is held, to sniff its type from.
+func (w *response) sendHead(whole bool, next []byte) {
 	c := w.c
 	bw := c.bw
 	w.sentHead = true
@@ -192,7 +205,7 @@ func (w *response) sendHead(whole bool) {
 		}
 	case w.length >= 0:
 		length = w.length
-	case whole && len(w.trailers) == 0:
+	case whole && !w.hasTrailers():
 		length = int64(len(hold))
 	}
 	if !w.noBody && length < 0 {
@@ -210,9 +223,14 @@ func (w *response) sendHead(whole bool) {
 		_, _ = bw.Write(c.date.value())
 		_, _ = bw.WriteString("\r\n")
 	}
-	if _, ok := h["Content-Type"]; !ok && !w.noBody && len(hold) > 0 {
+	// As net/http: sniffed from the body's start, unless the body is encoded (issue 31753).
+	sniff := hold
+	if len(sniff) == 0 {
+		sniff = next
+	}
+	if _, ok := h["Content-Type"]; !ok && len(sniff) > 0 && bodyAllowed(w.status) && !hasValue(h, "Content-Encoding") {
 		_, _ = bw.WriteString("Content-Type: ")
-		_, _ = bw.WriteString(http.DetectContentType(hold))
+		_, _ = bw.WriteString(http.DetectContentType(sniff))
 		_, _ = bw.WriteString("\r\n")
 	}
 	if length >= 0 && bodyAllowed(w.status) {
@@ -251,6 +269,24 @@ func (w *response) sendHead(whole bool) {
 	c.hold = hold[:0]
 }
 
+// hasTrailers reports whether the answer has trailers to send, declared or prefixed.
+func (w *response) hasTrailers() bool {
+	if len(w.trailers) > 0 {
+		return true
+	}
+	for k := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasValue(h http.Header, k string) bool {
+	vs := h[k]
+	return len(vs) > 0 && vs[0] != ""
+}
+
 func writeStatusLine(bw *bufio.Writer, code int) {
 	_, _ = bw.WriteString("HTTP/1.1 ")
 	var num [3]byte
@@ -261,8 +297,8 @@ func writeStatusLine(bw *bufio.Writer, code int) {
 }
 
 // writeFields writes h's fields in name order. Fields the server frames the answer with are
-// left out when final is set; a name that is not a token is dropped and CR or LF in a value
-// becomes a space, so that a handler cannot split the answer.
+// left out, and when final is set the trailers; a name that is not a token is dropped and a
+// control character in a value becomes a space, so that a handler cannot split the answer.
 func (w *response) writeFields(h http.Header, final bool) {
 	bw := w.c.bw
 	keys := w.c.keys[:0]
@@ -271,12 +307,19 @@ func (w *response) writeFields(h http.Header, final bool) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
+		switch k {
+		case "Content-Length", "Transfer-Encoding":
+			continue
+		}
 		if final {
-			switch k {
-			case "Content-Length", "Transfer-Encoding", "Trailer":
+			switch {
+			case k == "Trailer", strings.HasPrefix(k, http.TrailerPrefix):
 				continue
-			}
-			if strings.HasPrefix(k, http.TrailerPrefix) {
+			case k == "Content-Type" && w.status == http.StatusNotModified:
+				continue // as net/http: a 304 describes no body
+			case slices.Contains(w.trailers, k):
+				// Its value may be set once the body is written, but before the head is sent:
+				// it goes out once, at the end.
 				continue
 			}
 		}
@@ -294,21 +337,28 @@ func (w *response) writeFields(h http.Header, final bool) {
 	w.c.keys = keys[:0]
 }
 
-// writeValue writes v trimmed, with CR, LF and NUL replaced by spaces.
+// writeValue writes v trimmed, with control characters other than HTAB replaced by spaces: CR
+// and LF would split the answer, and clients (Go's among them) refuse a field holding others.
 func writeValue(bw *bufio.Writer, v string) {
 	v = strings.Trim(v, " \t")
-	if strings.IndexFunc(v, func(r rune) bool { return r == '\r' || r == '\n' || r == 0 }) < 0 {
+	i := 0
+	for i < len(v) && !isCTL(v[i]) {
+		i++
+	}
+	if i == len(v) {
 		_, _ = bw.WriteString(v)
 		return
 	}
 	for i := 0; i < len(v); i++ {
 		b := v[i]
-		if b == '\r' || b == '\n' || b == 0 {
+		if isCTL(b) {
 			b = ' '
 		}
 		_ = bw.WriteByte(b)
 	}
 }
+
+func isCTL(b byte) bool { return b < ' ' && b != '\t' || b == 0x7f }
 
 // finish completes the answer after the handler returned; it reports whether the connection
 // may carry another request.
@@ -317,7 +367,7 @@ func (w *response) finish() bool {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.sentHead {
-		w.sendHead(true)
+		w.sendHead(true, nil)
 	}
 	bw := w.c.bw
 	if w.chunking {
@@ -380,7 +430,7 @@ func (w *response) FlushError() error {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.sentHead {
-		w.sendHead(false)
+		w.sendHead(false, nil)
 	}
 	if w.writeErr != nil {
 		return w.writeErr
@@ -418,8 +468,16 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // SetReadDeadline and SetWriteDeadline are offered to http.ResponseController.
-func (w *response) SetReadDeadline(t time.Time) error  { return w.c.nc.SetReadDeadline(t) }
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
+// The connection's goroutine clears them after the request.
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.deadlines.Store(true)
+	return w.c.nc.SetReadDeadline(t)
+}
+
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.c.deadlines.Store(true)
+	return w.c.nc.SetWriteDeadline(t)
+}
 
 // EnableFullDuplex: the request body can always be read while the answer is written.
 func (w *response) EnableFullDuplex() error { return nil }

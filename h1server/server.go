@@ -16,28 +16,34 @@
 //     before a colon, a control character in a value or two Host headers is refused with 400;
 //     a transfer coding other than chunked with 501, an Expect other than 100-continue with
 //     417, a request line and headers over MaxHeaderBytes with 431 (414 for the line alone).
-//     A refused request is answered through Reject and its connection closed.
+//     A refused request is answered through Reject and its connection closed. A chunked
+//     body's lines, its trailers' included, must end with CRLF: a body that breaks its framing
+//     fails the handler's read and ends the connection.
 //   - The handler sees what net/http's server gives it: RequestURI, URL from the target
 //     (absolute-form sets the Host), Host (removed from Header), canonical header keys,
 //     ContentLength (-1 and TransferEncoding ["chunked"] for chunked bodies, Transfer-Encoding
 //     removed from Header), Close, RemoteAddr, trailers in Trailer once the body is read, and
 //     a context holding http.LocalAddrContextKey and, under http.ServerContextKey, the
 //     *h1server.Server. "Expect: 100-continue" is answered when the body is first read.
+//     "OPTIONS *" is answered by the server itself, as net/http's does.
 //   - The request's context is cancelled when the handler returns, when the server is closed,
 //     and when the client closes its connection while a handler runs (noticed once the
 //     request body has been read and the handler has run for watchDelay).
 //   - Answers: a body that is whole when the handler returns, up to 4 KiB, gets a
 //     Content-Length; a longer or flushed one of unknown length is chunked (HTTP/1.1) or ends
 //     with the connection (HTTP/1.0). Date is added, Content-Type sniffed when absent, as
-//     net/http does; a response header with an invalid name is dropped and CR or LF in a value
-//     becomes a space, so a handler cannot split the answer. Trailers are declared with the
+//     net/http does; a response header with an invalid name is dropped and a control character
+//     in a value (CR and LF among them) becomes a space, so a handler cannot split the answer
+//     nor make it unreadable. Trailers are declared with the
 //     Trailer header or http.TrailerPrefix. Flush, Hijack and the read and write deadlines are
 //     offered through http.ResponseController.
 //   - A body written short of its declared Content-Length, an unread request body over 256 KiB,
 //     a handler panic (http.ErrAbortHandler included, which is not logged) or an unfinished
 //     100-continue close the connection after the answer.
 //   - Timeouts: ReadHeaderTimeout from a request's first byte to the end of its headers,
-//     IdleTimeout for the next request on a kept-alive connection. There is no write timeout.
+//     IdleTimeout for the next request on a kept-alive connection; the reading of what a
+//     handler left of a body takes ReadHeaderTimeout too (else IdleTimeout). There is no
+//     write timeout.
 //   - Shutdown stops accepting, closes every connection not inside a request (never-used ones
 //     included) and waits for the others to finish their request; Close closes all at once.
 //     Hijacked connections are the handler's.
@@ -101,6 +107,15 @@ func (s *Server) maxHeaderBytes() int {
 		return s.MaxHeaderBytes
 	}
 	return defaultMaxHeaderBytes
+}
+
+// drainTimeout bounds the reading of what a handler left of a request body: ReadHeaderTimeout,
+// else IdleTimeout; 0: none.
+func (s *Server) drainTimeout() time.Duration {
+	if s.ReadHeaderTimeout > 0 {
+		return s.ReadHeaderTimeout
+	}
+	return s.IdleTimeout
 }
 
 // Serve accepts connections on ln and serves each on its own goroutine, until Shutdown or Close
