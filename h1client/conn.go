@@ -288,6 +288,9 @@ func (c *conn) readResponse(ctx context.Context, req *http.Request) (*http.Respo
 		}
 		return nil, c.mayRetry(ctx, err, false)
 	}
+	if resp, ok := readSimple(c.br, req); ok {
+		return resp, nil
+	}
 	var trace *httptrace.ClientTrace
 	for n := 0; ; n++ {
 		resp, err := http.ReadResponse(c.br, req)

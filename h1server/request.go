@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/edgeapi/gateway/internal/h1wire"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -144,7 +145,7 @@ func (p *parser) read(c *conn) (*http.Request, error) {
 			return nil, err
 		}
 	case len(cl) > 0:
-		n, ok := parseLength(cl[0])
+		n, ok := h1wire.ParseLength(cl[0])
 		for _, v := range cl[1:] {
 			if v != cl[0] {
 				ok = false
@@ -200,22 +201,6 @@ func declareTrailers(r *http.Request) error {
 		}
 	}
 	return nil
-}
-
-// parseLength parses a Content-Length: digits only, no sign, no overflow.
-func parseLength(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		d := s[i]
-		if d < '0' || d > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(d-'0')
-	}
-	return n, true
 }
 
 // readHead reads the request line and the header lines up to the empty line, checking each

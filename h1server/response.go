@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeapi/gateway/internal/h1wire"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -69,7 +70,7 @@ func (w *response) WriteHeader(code int) {
 	w.wroteHeader, w.status = true, code
 	h := w.header
 	if cl := h["Content-Length"]; len(cl) > 0 {
-		if n, ok := parseLength(strings.TrimSpace(cl[0])); ok {
+		if n, ok := h1wire.ParseLength(strings.TrimSpace(cl[0])); ok {
 			w.length = n
 		}
 	}
