@@ -53,6 +53,12 @@ func (r *targetResult) p99() time.Duration {
 func (r *targetResult) cpuPer10k() float64 {
 	return stats.Median(collect(r.closed, func(s runStats) float64 { return s.cpuPer10k }))
 }
+
+// openCPUPer10k is the CPU per 10k requests at the open-loop rate: what a request costs
+// when the process is not saturated, which throughput cannot show.
+func (r *targetResult) openCPUPer10k() float64 {
+	return stats.Median(collect(r.open, func(s runStats) float64 { return s.cpuPer10k }))
+}
 func (r *targetResult) allocs() (objects, bytes float64) {
 	return stats.Median(collect(r.closed, func(s runStats) float64 { return s.allocsPerReq })),
 		stats.Median(collect(r.closed, func(s runStats) float64 { return s.bytesPerReq }))

@@ -92,7 +92,7 @@ func (r *report) write(path string) error {
 	w("- Load: loopback only, the Go load generator of `bench/internal/loadgen` in the harness process, %d connections. "+
 		"Throughput: closed loop, %d x %s per target, targets in rotating order, median. "+
 		"Latency: open loop at one fixed rate per scenario (half the slowest target's throughput), %d x %s, medians of p50 and p99, "+
-		"counted from the scheduled send time. CPU: utime+stime of the process under test per 10k requests during the closed-loop runs, median. "+
+		"counted from the scheduled send time. CPU: utime+stime of the process under test per 10k requests, median, during the closed-loop runs (saturated) and during the open-loop runs (at the latency rate). "+
 		"Peak RSS: VmHWM, reset before each run, highest of the runs.\n",
 		r.o.conns, r.o.reps, r.o.duration, r.o.reps, r.o.latDuration)
 	w("- The load generator, the process under test and the backend share the machine's cores; absolute numbers drift between runs, ratios within one run hold better.\n\n")
@@ -121,12 +121,12 @@ func (r *report) writeScenario(b *strings.Builder, sc *scenario) {
 	for _, p := range sc.targets {
 		w("x %s | ", p.name)
 	}
-	w("p50 @ %.0f/s | p99 @ %.0f/s | p99 closed loop | CPU s / 10k | allocs / req | B / req | peak RSS | others' CPU |\n", sc.rate, sc.rate)
+	w("p50 @ %.0f/s | p99 @ %.0f/s | p99 closed loop | CPU s / 10k | CPU s / 10k @ %.0f/s | allocs / req | B / req | peak RSS | others' CPU |\n", sc.rate, sc.rate, sc.rate)
 	w("|---|--:|")
 	for range sc.targets {
 		w("--:|")
 	}
-	w("--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w("--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	var notes []string
 	for _, t := range sc.targets {
 		res := sc.results[t.name]
@@ -138,15 +138,16 @@ func (r *report) writeScenario(b *strings.Builder, sc *scenario) {
 			}
 			w("%.2f | ", res.throughput()/sc.results[p.name].throughput())
 		}
-		cpu, rss, allocs, bytes := "-", "-", "-", "-"
+		cpu, openCPU, rss, allocs, bytes := "-", "-", "-", "-", "-"
 		if ao, ab := res.allocs(); !math.IsNaN(ao) {
 			allocs, bytes = fmt.Sprintf("%.0f", ao), fmt.Sprintf("%.0f", ab)
 		}
 		if t.proc != nil {
 			cpu = fmt.Sprintf("%.3f", res.cpuPer10k())
+			openCPU = fmt.Sprintf("%.3f", res.openCPUPer10k())
 			rss = fmt.Sprintf("%.0f MiB", float64(res.peakRSS())/(1<<20))
 		}
-		w("%s | %s | %s | %s | %s | %s | %s | %.0f%% |\n", fmtDur(res.p50()), fmtDur(res.p99()), fmtDur(res.closedP99()), cpu, allocs, bytes, rss, res.others()*100)
+		w("%s | %s | %s | %s | %s | %s | %s | %s | %.0f%% |\n", fmtDur(res.p50()), fmtDur(res.p99()), fmtDur(res.closedP99()), cpu, openCPU, allocs, bytes, rss, res.others()*100)
 		if n, first := res.errors(); n > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d failed requests (first: %v)", t.name, n, first))
 		}
@@ -159,8 +160,8 @@ func (r *report) writeScenario(b *strings.Builder, sc *scenario) {
 		line := fmt.Sprintf("gateway vs %s: throughput %.2fx, p99 %s vs %s (%s)", p.name,
 			gw.throughput()/pr.throughput(), fmtDur(gw.p99()), fmtDur(pr.p99()), fmtDelta(gw.p99()-pr.p99()))
 		if p.proc != nil && p.proc != sc.targets[0].proc {
-			line += fmt.Sprintf(", CPU per request %.2fx, peak RSS %.2fx", gw.cpuPer10k()/pr.cpuPer10k(),
-				float64(gw.peakRSS())/float64(pr.peakRSS()))
+			line += fmt.Sprintf(", CPU per request %.2fx (%.2fx at %.0f/s), peak RSS %.2fx", gw.cpuPer10k()/pr.cpuPer10k(),
+				gw.openCPUPer10k()/pr.openCPUPer10k(), sc.rate, float64(gw.peakRSS())/float64(pr.peakRSS()))
 			ga, _ := gw.allocs()
 			if pa, _ := pr.allocs(); !math.IsNaN(ga) && !math.IsNaN(pa) {
 				line += fmt.Sprintf(", allocations per request %.0f vs %.0f", ga, pa)
