@@ -48,13 +48,9 @@ func (b *body) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	if b.expect.CompareAndSwap(true, false) {
-		if !b.w.sentHead {
-			c := b.c
-			_, _ = c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-			if err := c.bw.Flush(); err != nil {
-				b.err = err
-				return 0, err
-			}
+		if err := b.c.sendContinue(b.w); err != nil {
+			b.err = err
+			return 0, err
 		}
 	}
 	var n int
@@ -314,8 +310,15 @@ func (b *body) finish() bool {
 
 // drainable reports whether finish can keep the connection: the body is read, or what is left
 // is small enough to read. Called when the answer's head is written, to say Connection: close.
+//
+// A read in progress on another goroutine (a full-duplex handler, a proxy's body writer)
+// holds the body's lock, perhaps for as long as the client takes to send: the answer does not
+// wait for it, and since whether that body ends soon cannot be known, the connection will not
+// be kept.
 func (b *body) drainable() bool {
-	b.mu.Lock()
+	if !b.mu.TryLock() {
+		return false
+	}
 	defer b.mu.Unlock()
 	switch {
 	case b.err == io.EOF:

@@ -42,6 +42,10 @@ type conn struct {
 	keys   []string // a response's header names, sorted for writing
 	date   dateCache
 
+	// headMu orders "100 Continue", which a goroutine reading the body may send, before the
+	// answer's head, which the handler's goroutine writes: see sendContinue.
+	headMu sync.Mutex
+
 	linger    bool        // close gently: the client may still be sending (see lingerClose)
 	deadlines atomic.Bool // the handler set a deadline of the connection's
 
@@ -262,6 +266,21 @@ func (c *conn) endRequest(cancel context.CancelCauseFunc) (gone bool) {
 	gone = c.gone
 	c.mu.Unlock()
 	return gone
+}
+
+// sendContinue answers "Expect: 100-continue" unless w's head is out already (the handler
+// answered without the body). The body may be read on another goroutine than the handler's
+// (a proxy's body writer) while the handler writes the answer: so 100 Continue goes straight
+// to the connection, whose writes do not interleave, not through the buffer the handler
+// writes, and w.sentHead is set under headMu.
+func (c *conn) sendContinue(w *response) error {
+	c.headMu.Lock()
+	defer c.headMu.Unlock()
+	if w.sentHead {
+		return nil
+	}
+	_, err := io.WriteString(c.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+	return err
 }
 
 // abort cancels the request in flight and closes the connection (Server.Close). Cancelling

@@ -185,7 +185,9 @@ const sniffLen = 512
 func (w *response) sendHead(whole bool, next []byte) {
 	c := w.c
 	bw := c.bw
+	c.headMu.Lock() // see sendContinue
 	w.sentHead = true
+	c.headMu.Unlock()
 	h := w.header
 	hold := c.hold
 
