@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgeapi/gateway/internal/h1wire"
 )
 
 // maxChunkLine bounds a chunk-size line, extensions included: a peer that sends more is not
@@ -154,7 +156,7 @@ func readChunkSize(br *bufio.Reader) (int64, int, error) {
 	var size int64
 	i := 0
 	for ; i < len(line); i++ {
-		d, ok := hexDigit(line[i])
+		d, ok := h1wire.HexDigit(line[i])
 		if !ok {
 			break
 		}
@@ -182,18 +184,6 @@ func readChunkSize(br *bufio.Reader) (int64, int, error) {
 		}
 	}
 	return size, n, nil
-}
-
-func hexDigit(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 func expectCRLF(br *bufio.Reader) error {

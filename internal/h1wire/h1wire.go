@@ -1,5 +1,5 @@
-// Package h1wire holds the pieces of HTTP/1.1's message syntax that the gateway's server
-// (h1server) and client (h1client) must read alike.
+// Package h1wire holds the small pieces of HTTP/1.1's syntax that more than one of the
+// gateway's parsers read (h1server, h1client, middleware/secure), so that they read them alike.
 package h1wire
 
 // ParseLength parses a Content-Length value: 1 to 18 digits, no sign, no spaces, so no
@@ -16,4 +16,17 @@ func ParseLength(s string) (n int64, ok bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
+}
+
+// HexDigit returns the value of an ASCII hex digit (either case): chunk sizes, percent escapes.
+func HexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }

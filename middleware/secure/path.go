@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/edgeapi/gateway/internal/h1wire"
 )
 
 // PathError says why NormalizePath refused a path.
@@ -168,8 +170,8 @@ func canonicalSegment(buf *strings.Builder, seg string) string {
 			if i+2 >= len(seg) {
 				return "malformed percent-encoding"
 			}
-			hi, ok1 := unhex(seg[i+1])
-			lo, ok2 := unhex(seg[i+2])
+			hi, ok1 := h1wire.HexDigit(seg[i+1])
+			lo, ok2 := h1wire.HexDigit(seg[i+2])
 			if !ok1 || !ok2 {
 				return "malformed percent-encoding"
 			}
@@ -239,8 +241,8 @@ func canonicalSegment(buf *strings.Builder, seg string) string {
 func doubleEncoded(out string) string {
 	for i := strings.Index(out, "%25"); i >= 0; {
 		if i+4 < len(out) {
-			hi, ok1 := unhex(out[i+3])
-			lo, ok2 := unhex(out[i+4])
+			hi, ok1 := h1wire.HexDigit(out[i+3])
+			lo, ok2 := h1wire.HexDigit(out[i+4])
 			if ok1 && ok2 {
 				switch b := hi<<4 | lo; {
 				case b == '.', b == '/', b == '\\', b == '%', b < 0x20, b >= 0x7F:
@@ -296,16 +298,4 @@ func writeEscaped(buf *strings.Builder, c byte) {
 	buf.WriteByte('%')
 	buf.WriteByte(upperHex[c>>4])
 	buf.WriteByte(upperHex[c&15])
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }

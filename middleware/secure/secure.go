@@ -59,6 +59,7 @@ import (
 	"strings"
 
 	"github.com/edgeapi/gateway/apierror"
+	"github.com/edgeapi/gateway/internal/h1wire"
 )
 
 // Config tunes the middleware; the zero value is the documented default.
@@ -210,8 +211,8 @@ func unescape(s string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' && i+2 < len(s) {
-			hi, _ := unhex(s[i+1])
-			lo, _ := unhex(s[i+2])
+			hi, _ := h1wire.HexDigit(s[i+1])
+			lo, _ := h1wire.HexDigit(s[i+2])
 			b = append(b, hi<<4|lo)
 			i += 2
 			continue
