@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 // waitFor bounds every wait of the tests.
@@ -113,11 +115,5 @@ func readRequest(br *bufio.Reader) *http.Request {
 // eventually polls cond until it holds or waitFor passed.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, waitFor, what, cond)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgeapi/gateway/h1server"
+	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 // waitFor bounds every wait of the tests.
@@ -170,13 +171,7 @@ func isTimeout(err error) bool {
 // eventually polls cond until it holds or waitFor passed.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, waitFor, what, cond)
 }
 
 // logBuffer collects a server's log lines.
