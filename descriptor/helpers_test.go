@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 // svcProto is a service of a test file: its name and methods ("Call", or "Chat:cs" for a
@@ -79,14 +81,8 @@ func setOf(t *testing.T, fds ...*descriptorpb.FileDescriptorProto) *Set {
 	return set
 }
 
-// waitFor polls cond until it holds or a deadline passes.
+// waitFor polls cond until it holds, failing the test after 5s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, what, cond)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/natsserver"
 )
 
@@ -37,18 +38,6 @@ func connect(t *testing.T, url string) *nats.Conn {
 		t.Fatalf("connect %s: %v", url, err)
 	}
 	return nc
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestStartServesJetStreamOnLoopback(t *testing.T) {
@@ -164,7 +153,7 @@ func TestShutdownTwiceAndNoGoroutinesLeft(t *testing.T) {
 	wg.Wait()
 	s.Shutdown()
 
-	waitFor(t, 5*time.Second, "server goroutines to end", func() bool {
+	testwait.Until(t, 5*time.Second, "server goroutines to end", func() bool {
 		return runtime.NumGoroutine() <= before
 	})
 	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(s.ClientURL(), "nats://"), time.Second); err == nil {

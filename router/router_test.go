@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/resolver"
 )
 
@@ -399,14 +400,8 @@ func TestOverRealServer(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or a deadline passes.
+// waitFor polls cond until it holds, failing the test after 5s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, what, cond)
 }

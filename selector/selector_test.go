@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/selector"
 )
@@ -21,18 +22,6 @@ import (
 const waitFor = 5 * time.Second
 
 var errUnavailable = status.Error(codes.Unavailable, "connection refused")
-
-// poll waits until cond holds, failing the test after a deadline.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 func service(name string, ids ...string) *registry.Service {
 	s := &registry.Service{Name: name}
@@ -450,7 +439,7 @@ func TestBreakerLifecycle(t *testing.T) {
 	}
 
 	// After the open timeout both go half-open and let one trial each through.
-	poll(t, "half-open", func() bool {
+	testwait.Until(t, waitFor, "half-open", func() bool {
 		return breaker(t, s, "foo", "a") == "half-open" && breaker(t, s, "foo", "b") == "half-open"
 	})
 	trialA := selectOn(t, s, "foo", "a", ids)
@@ -553,7 +542,7 @@ func TestCancelledTrialFreesHalfOpenSlot(t *testing.T) {
 	ids := []string{"a"}
 	s := newSelector(t, selector.Config{Breaker: selector.BreakerConfig{OpenTimeout: 20 * time.Millisecond}}, service("foo", ids...))
 	finish(t, s, "foo", "a", ids, errUnavailable, 5)
-	poll(t, "half-open", func() bool { return breaker(t, s, "foo", "a") == "half-open" })
+	testwait.Until(t, waitFor, "half-open", func() bool { return breaker(t, s, "foo", "a") == "half-open" })
 	trial := selectOn(t, s, "foo", "a", ids)
 	if _, err := s.Select("foo"); !errors.Is(err, selector.ErrAllOpen) {
 		t.Fatalf("during the trial: err = %v", err)
@@ -577,7 +566,7 @@ func TestBreakerConfig(t *testing.T) {
 	if got := breaker(t, s, "foo", "a"); got != "open" {
 		t.Fatalf("after 2 failures with ConsecutiveFailures=2: %s", got)
 	}
-	poll(t, "half-open", func() bool { return breaker(t, s, "foo", "a") == "half-open" })
+	testwait.Until(t, waitFor, "half-open", func() bool { return breaker(t, s, "foo", "a") == "half-open" })
 	p1 := selectOn(t, s, "foo", "a", ids)
 	p2 := selectOn(t, s, "foo", "a", ids)
 	if _, err := s.Select("foo"); !errors.Is(err, selector.ErrAllOpen) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgeapi/gateway/broker"
 	brokernats "github.com/edgeapi/gateway/broker/nats"
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/natsserver"
 )
 
@@ -166,7 +167,7 @@ func TestPublishWhileDisconnectedFailsAndIsNotStoredLater(t *testing.T) {
 	}
 
 	s.Shutdown()
-	eventually(t, "the client to notice the server is gone", func() bool { return !nc.IsConnected() })
+	testwait.Until(t, waitFor, "the client to notice the server is gone", func() bool { return !nc.IsConnected() })
 	_, err := p.Publish(ctx, &broker.Message{Subject: "go.micro.api.a", Data: []byte("ghost"), ID: "ghost"})
 	if !errors.Is(err, broker.ErrUnavailable) {
 		t.Fatalf("publish with the server down: %v, want ErrUnavailable", err)
@@ -175,9 +176,9 @@ func TestPublishWhileDisconnectedFailsAndIsNotStoredLater(t *testing.T) {
 	// Same port and store: the client reconnects. Whatever it had buffered would now be sent;
 	// the publish after the reconnect shows (by its sequence) whether the failed one was stored.
 	startServer(t, dir, prt)
-	eventually(t, "the client to reconnect", nc.IsConnected)
+	testwait.Until(t, waitFor, "the client to reconnect", nc.IsConnected)
 	var ack broker.Ack
-	eventually(t, "the stream to take events again", func() bool {
+	testwait.Until(t, waitFor, "the stream to take events again", func() bool {
 		ack, err = p.Publish(ctx, &broker.Message{Subject: "go.micro.api.a", Data: []byte("after"), ID: "after"})
 		return err == nil
 	})
@@ -219,16 +220,5 @@ func TestConcurrentPublishers(t *testing.T) {
 	seqs.Range(func(_, _ any) bool { n++; return true })
 	if n != workers*each {
 		t.Fatalf("%d distinct sequences, want %d", n, workers*each)
-	}
-}
-
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgeapi/gateway/config"
+	"github.com/edgeapi/gateway/internal/testwait"
 	"google.golang.org/grpc"
 )
 
@@ -257,16 +258,10 @@ func wantError(t testing.TB, r reply, code int, id string, contains ...string) m
 	return m
 }
 
-// waitFor polls cond every 10ms until it holds, failing the test after d.
+// waitFor polls cond until it holds, failing the test after d.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, d, what, cond)
 }
 
 // field walks a decoded JSON object by keys.

@@ -17,20 +17,10 @@ import (
 	"github.com/edgeapi/gateway/examples/proto/order"
 	"github.com/edgeapi/gateway/examples/proto/user"
 	"github.com/edgeapi/gateway/examples/user/usersrv"
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/registry/memory"
 	"github.com/edgeapi/gateway/service"
 )
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // background runs fn(ctx) until stop, which cancels and returns fn's error.
 func background(t *testing.T, fn func(context.Context) error) (stop func() error) {
@@ -56,7 +46,7 @@ func background(t *testing.T, fn func(context.Context) error) (stop func() error
 func address(t *testing.T, reg *memory.Registry, name string) string {
 	t.Helper()
 	var addr string
-	waitFor(t, name+" in the registry", func() bool {
+	testwait.Until(t, 10*time.Second, name+" in the registry", func() bool {
 		svc, err := reg.GetService(context.Background(), name)
 		if err != nil || len(svc.Nodes) == 0 {
 			return false
@@ -119,7 +109,7 @@ func TestOrderJoinsUserThroughRegistry(t *testing.T) {
 	if err := stopUsers(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "Unavailable from the order service", func() bool {
+	testwait.Until(t, 10*time.Second, "Unavailable from the order service", func() bool {
 		_, err := orders.GetOrder(ctx, &order.OrderRequest{Id: 1})
 		return status.Code(err) == codes.Unavailable
 	})

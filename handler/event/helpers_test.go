@@ -17,6 +17,7 @@ import (
 
 	brokernats "github.com/edgeapi/gateway/broker/nats"
 	"github.com/edgeapi/gateway/handler/event"
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/natsserver"
 	"github.com/edgeapi/gateway/resolver"
 	"github.com/edgeapi/gateway/router"
@@ -197,15 +198,10 @@ func streamMsgs(t testing.TB, nc *nats.Conn) uint64 {
 	return info.State.Msgs
 }
 
+// eventually polls cond until it holds, failing the test after waitFor.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, waitFor, what, cond)
 }
 
 func jsonInto(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -19,6 +19,7 @@ import (
 
 	httphandler "github.com/edgeapi/gateway/handler/http"
 	"github.com/edgeapi/gateway/handler/web"
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/resolver"
 	"github.com/edgeapi/gateway/router"
@@ -316,16 +317,10 @@ func wantBackendClose(t *testing.T, b *wsBackend, code int, reason string) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually polls cond until it holds, failing the test after waitFor.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.Until(t, waitFor, what, cond)
 }
 
 func deadAddress(t testing.TB) string {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/registry/memory"
 )
@@ -20,18 +21,6 @@ import (
 const waitFor = 5 * time.Second
 
 var testConfig = Config{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
-
-// poll waits until cond holds, failing the test after a deadline.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // start runs c until the test ends; the cleanup cancels Run and waits for it to return nil.
 func start(t *testing.T, c *Cache) {
@@ -249,7 +238,7 @@ func TestRunListsThenFollowsWatch(t *testing.T) {
 			if err := st.do(); err != nil {
 				t.Fatal(err)
 			}
-			poll(t, fmt.Sprintf("state %q", st.want), func() bool { return state(c.Snapshot()) == st.want })
+			testwait.Until(t, waitFor, fmt.Sprintf("state %q", st.want), func() bool { return state(c.Snapshot()) == st.want })
 			if _, ok := c.Lookup("b"); ok != strings.Contains(st.want, "b=") {
 				t.Errorf("Lookup(b) = %v in state %q", ok, st.want)
 			}
@@ -296,7 +285,7 @@ func TestListenersRunInOrder(t *testing.T) {
 	if err := mem.Register(context.Background(), svc("a", "a1")); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "a", func() bool { _, ok := c.Lookup("a"); return ok })
+	testwait.Until(t, waitFor, "a", func() bool { _, ok := c.Lookup("a"); return ok })
 	mu.Lock()
 	defer mu.Unlock()
 	want := []string{"first@1", "second@1", "third@1", "first@2", "second@2", "third@2"}
@@ -314,7 +303,7 @@ func TestLookupNeverBlocks(t *testing.T) {
 	f.listGate = gate
 	c := New(f, nil, testConfig)
 	start(t, c)
-	poll(t, "Run to be inside ListServices", func() bool { return f.lists.Load() > 0 })
+	testwait.Until(t, waitFor, "Run to be inside ListServices", func() bool { return f.lists.Load() > 0 })
 
 	// Run is stuck in the registry; readers are not.
 	done := make(chan error, 1)
@@ -386,9 +375,9 @@ func TestStaleServesLastSnapshotAndRecovers(t *testing.T) {
 				version := c.Snapshot().Version
 				failures := f.failures.Load()
 				f.set(tt.listErr, tt.watchErr)
-				poll(t, "Stale", func() bool { stale, _, _ := c.Stale(); return stale })
+				testwait.Until(t, waitFor, "Stale", func() bool { stale, _, _ := c.Stale(); return stale })
 				// Let it retry a few times.
-				poll(t, "retries", func() bool { return f.failures.Load() >= failures+5 })
+				testwait.Until(t, waitFor, "retries", func() bool { return f.failures.Load() >= failures+5 })
 
 				stale, since, err := c.Stale()
 				if !stale || !errors.Is(err, errDown) {
@@ -416,16 +405,16 @@ func TestStaleServesLastSnapshotAndRecovers(t *testing.T) {
 				}
 
 				f.set(nil, nil)
-				poll(t, "not stale", func() bool { stale, _, _ := c.Stale(); return !stale })
+				testwait.Until(t, waitFor, "not stale", func() bool { stale, _, _ := c.Stale(); return !stale })
 				if _, _, err := c.Stale(); err != nil {
 					t.Errorf("Stale error after recovery = %v", err)
 				}
-				poll(t, name+" after recovery", func() bool { _, ok := c.Lookup(name); return ok })
+				testwait.Until(t, waitFor, name+" after recovery", func() bool { _, ok := c.Lookup(name); return ok })
 				// Changes flow again.
 				if err := f.inner.Deregister(ctx, svc(name, "n1")); err != nil {
 					t.Fatal(err)
 				}
-				poll(t, name+" gone", func() bool { _, ok := c.Lookup(name); return !ok })
+				testwait.Until(t, waitFor, name+" gone", func() bool { _, ok := c.Lookup(name); return !ok })
 				if n := logs.count("registry reachable again"); n != outage {
 					t.Errorf("outage %d: %d recovery logs, want %d", outage, n, outage)
 				}
@@ -442,7 +431,7 @@ func TestFailingFromStart(t *testing.T) {
 	f.set(errDown, errDown)
 	c := New(f, nil, testConfig)
 	start(t, c)
-	poll(t, "Stale", func() bool { stale, _, _ := c.Stale(); return stale })
+	testwait.Until(t, waitFor, "Stale", func() bool { stale, _, _ := c.Stale(); return stale })
 	if _, _, err := c.Stale(); !errors.Is(err, errDown) {
 		t.Fatalf("Stale error = %v", err)
 	}
@@ -492,7 +481,7 @@ func TestRelistAfterWatchOverflow(t *testing.T) {
 		}
 	}
 	close(gate)
-	poll(t, "all services", func() bool { return len(c.Snapshot().Services) == n })
+	testwait.Until(t, waitFor, "all services", func() bool { return len(c.Snapshot().Services) == n })
 	if stale, _, _ := c.Stale(); stale {
 		t.Error("a watch that ended without failing made the cache stale")
 	}
@@ -529,7 +518,7 @@ func TestRunReturnsOnCancel(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- c.Run(ctx) }()
-			poll(t, "Run to get going", func() bool { return tt.ready(f) })
+			testwait.Until(t, waitFor, "Run to get going", func() bool { return tt.ready(f) })
 			cancel()
 			select {
 			case err := <-done:

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/edgeapi/gateway/internal/testconsul"
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/registry/consul"
 )
@@ -67,21 +68,6 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// eventually polls cond until it returns nil or the deadline passes.
-func eventually(t *testing.T, what string, cond func() error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	var err error
-	for time.Since(start) < deadline {
-		if err = cond(); err == nil {
-			return time.Since(start)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s: %v", what, deadline, err)
-	return 0
 }
 
 // nextEvent returns the first event on ch about name that satisfies ok.
@@ -248,14 +234,12 @@ func TestConsul(t *testing.T) {
 		if _, err := r.GetService(ctx, "ttl-svc"); err != nil {
 			t.Fatal(err)
 		}
-		took := eventually(t, "ttl-svc expires", func() error {
+		registered := time.Now()
+		testwait.Until(t, deadline, "ttl-svc to expire", func() bool {
 			_, err := r.GetService(ctx, "ttl-svc")
-			if errors.Is(err, registry.ErrNotFound) {
-				return nil
-			}
-			return fmt.Errorf("still there (err %v)", err)
+			return errors.Is(err, registry.ErrNotFound)
 		})
-		t.Logf("TTL 1s without heartbeat: gone from GetService %s after registering", took.Round(time.Millisecond))
+		t.Logf("TTL 1s without heartbeat: gone from GetService %s after registering", time.Since(registered).Round(time.Millisecond))
 	})
 
 	t.Run("200 endpoints round trip", func(t *testing.T) {
@@ -471,7 +455,16 @@ func TestConsulRestart(t *testing.T) {
 	// The dev agent lost its state; the service's next heartbeat registers it again. Whether the
 	// watch reports that depends on whether it looked before the heartbeat (delete, then update)
 	// or after (nothing changed for the consumer, so no event). A new node is a change either way.
-	eventually(t, "heartbeat after restart", func() error { return r.Register(ctx, svc) })
+	var regErr error // the last failed Register, logged if the wait times out
+	defer func() {
+		if regErr != nil {
+			t.Logf("last Register: %v", regErr)
+		}
+	}()
+	testwait.Until(t, deadline, "heartbeat after restart", func() bool {
+		regErr = r.Register(ctx, svc)
+		return regErr == nil
+	})
 	both := service("restart-svc", "restart-1", "restart-2")
 	if err := r.Register(ctx, both); err != nil {
 		t.Fatal(err)
