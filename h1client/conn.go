@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -33,7 +34,17 @@ type conn struct {
 	limiting  bool
 	// stop disarms the context.AfterFunc that aborts the exchange; nil when the context cannot
 	// be cancelled.
-	stop func() bool
+	stop    func() bool
+	aborted atomic.Bool // abort ran for the exchange in flight
+
+	// dl is the deadline the owner left on nc; zero: none. RoundTripBy's bound is set lazily,
+	// as NGINX moves its timers: kept when the one in place ends at most a slack after the new
+	// bound, else set to the bound plus the slack, so an exchange is never cut short and a busy
+	// connection rarely touches a runtime timer. It stays after the headers until the body's
+	// first read from the socket (unbound) clears it: an answer that came whole with its
+	// headers costs no deadline at all.
+	dl      time.Time
+	unbound bool
 
 	// raw and peek serve alive's look at the socket; raw is nil where that is not possible.
 	raw      syscall.RawConn
@@ -55,6 +66,9 @@ type connReader struct{ c *conn }
 
 func (r connReader) Read(p []byte) (int, error) {
 	c := r.c
+	if c.unbound {
+		c.unbind()
+	}
 	if c.limiting {
 		if c.readLimit <= 0 {
 			return 0, errHeadersTooLarge
@@ -109,7 +123,53 @@ func (t *Transport) dial(ctx context.Context, key connKey) (*conn, error) {
 func (c *conn) close() { _ = c.nc.Close() }
 
 // abort runs when the exchange's context is done: blocked reads and writes return now.
-func (c *conn) abort() { _ = c.nc.SetDeadline(aLongTimeAgo) }
+func (c *conn) abort() {
+	c.aborted.Store(true)
+	_ = c.nc.SetDeadline(aLongTimeAgo)
+}
+
+// deadlineSlack is how much later than asked a bound d from now may end: 1/64, at most 250 ms.
+func deadlineSlack(d time.Duration) time.Duration { return min(max(d, 0)/64, 250*time.Millisecond) }
+
+// setDeadline sets nc's deadline for the owner, which tracks it in dl.
+func (c *conn) setDeadline(t time.Time) {
+	_ = c.nc.SetDeadline(t)
+	c.dl = t
+}
+
+// bound bounds the exchange about to start by by (zero: unbounded), lazily (see dl).
+func (c *conn) bound(by time.Time) {
+	c.unbound = false
+	if by.IsZero() {
+		if !c.dl.IsZero() {
+			c.setDeadline(time.Time{})
+		}
+		return
+	}
+	slack := deadlineSlack(time.Until(by))
+	if !by.After(c.dl) && c.dl.Sub(by) <= slack {
+		return
+	}
+	c.setDeadline(by.Add(slack))
+}
+
+// unbind lifts the exchange's bound once its headers are in; an abort that ran meanwhile is
+// made again, since clearing the deadline undid it.
+func (c *conn) unbind() {
+	c.unbound = false
+	c.setDeadline(time.Time{})
+	if c.aborted.Load() {
+		c.abort()
+	}
+}
+
+// dropExpired clears a deadline an earlier exchange left that has passed: a look at an idle
+// socket would fail on it.
+func (c *conn) dropExpired() {
+	if !c.dl.IsZero() && !time.Now().Before(c.dl) {
+		c.setDeadline(time.Time{})
+	}
+}
 
 // disarm stops the context's hold on the connection; false means the context was done first
 // and the connection may hold a past deadline.
@@ -180,11 +240,11 @@ func replayable(req *http.Request) bool {
 // roundTrip runs one exchange on c, which the caller owns; on error c is closed. A non-zero by
 // bounds it until the response's headers are in.
 func (c *conn) roundTrip(ctx context.Context, req *http.Request, by time.Time) (*http.Response, error) {
+	// The bound first: set after the context's abort, it could undo an abort that ran at once.
+	c.bound(by)
+	c.aborted.Store(false)
 	if ctx.Done() != nil {
 		c.stop = context.AfterFunc(ctx, c.abort)
-	}
-	if !by.IsZero() {
-		_ = c.nc.SetDeadline(by)
 	}
 	w, err := c.newRequestWriter(req)
 	if err != nil {
@@ -237,11 +297,13 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, by time.Time) (
 		return nil, c.ctxErr(ctx, rerr)
 	}
 	if !by.IsZero() {
-		// The body is the caller's to bound (a stream may run for hours); a body writer still
-		// at work is not bounded either, as without a deadline.
-		_ = c.nc.SetDeadline(time.Time{})
-		if ctx.Err() != nil {
-			c.abort() // the context's abort may have run before the line above undid it
+		// The body is the caller's to bound (a stream may run for hours): its first read from
+		// the socket lifts the bound. A body writer still at work and an upgraded connection
+		// are not bounded either, and write without reading first: lifted now.
+		if writing != nil || resp.StatusCode == http.StatusSwitchingProtocols {
+			c.unbind()
+		} else {
+			c.unbound = true
 		}
 	}
 	ex := &exchange{c: c, req: req, ctx: ctx, writing: writing, bodyDone: w.bodyDone}

@@ -97,3 +97,95 @@ func TestRoundTripByDeadlineInThePast(t *testing.T) {
 		t.Fatal("a call past its deadline succeeded")
 	}
 }
+
+// The bound of RoundTripBy is set lazily and left on the connection after a body read whole
+// with its headers (see conn.dl): the next tests hold it to never cutting an exchange short,
+// never letting one run past a shorter bound, and never failing a pooled connection.
+
+// boundServer answers each request on a connection after the delay its X-Delay header names,
+// or not at all once the test ends.
+func boundServer(t *testing.T) *rawServer {
+	stop := make(chan struct{})
+	srv := newRawServer(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		for {
+			req := readRequest(br)
+			if req == nil {
+				return
+			}
+			if d, err := time.ParseDuration(req.Header.Get("X-Delay")); err == nil && d > 0 {
+				select {
+				case <-time.After(d):
+				case <-stop:
+					return
+				}
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	t.Cleanup(func() { close(stop) }) // before the server's cleanup, which waits for handlers
+	return srv
+}
+
+func delayed(t *testing.T, tr *Transport, url string, delay, bound time.Duration) error {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("X-Delay", delay.String())
+	resp, err := tr.RoundTripBy(req, time.Now().Add(bound))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "ok" {
+		t.Fatalf("body %q, %v", b, err)
+	}
+	return nil
+}
+
+// TestLaterBoundIsNotCutShort: an exchange bounded later than the one before on the same
+// connection gets its whole bound, not what is left of the earlier one.
+func TestLaterBoundIsNotCutShort(t *testing.T) {
+	srv := boundServer(t)
+	tr := newTransport(t, Config{})
+	if err := delayed(t, tr, srv.url(), 0, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := delayed(t, tr, srv.url(), 300*time.Millisecond, 3*time.Second); err != nil {
+		t.Fatalf("an answer within its own bound failed: %v", err)
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+// TestShorterBoundAfterALongerOne: a shorter bound after a long one on the same connection
+// is kept, not the long one left in place.
+func TestShorterBoundAfterALongerOne(t *testing.T) {
+	srv := boundServer(t)
+	tr := newTransport(t, Config{})
+	if err := delayed(t, tr, srv.url(), 0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	err := delayed(t, tr, srv.url(), 30*time.Second, 100*time.Millisecond)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("error %v, want the short bound's os.ErrDeadlineExceeded", err)
+	}
+}
+
+// TestPassedBoundDoesNotFailTheNextLook: a connection back in the pool with its last bound
+// passed is still looked at (a request that cannot be sent twice), found alive and reused.
+func TestPassedBoundDoesNotFailTheNextLook(t *testing.T) {
+	srv := boundServer(t)
+	tr := newTransport(t, Config{})
+	if err := delayed(t, tr, srv.url(), 0, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // past the bound and its slack: the point of the test
+	req, _ := http.NewRequest(http.MethodPost, srv.url(), hiddenLength{strings.NewReader("once")})
+	req.ContentLength = 4
+	if resp, body := do(t, tr, req); resp.StatusCode != http.StatusOK || body != "ok" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1 (the pooled one reused)", n)
+	}
+}

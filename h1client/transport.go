@@ -258,6 +258,7 @@ func (t *Transport) getConn(ctx context.Context, key connKey, fresh, replay bool
 			if c == nil {
 				break
 			}
+			c.dropExpired()
 			if c.alive(!replay || time.Since(c.idleSince) >= t.trustIdle) {
 				c.reused = true
 				return c, nil

@@ -2,6 +2,7 @@ package h1server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,11 @@ type conn struct {
 
 	linger    bool        // close gently: the client may still be sending (see lingerClose)
 	deadlines atomic.Bool // the handler set a deadline of the connection's
+	// rdl is the read deadline the connection's goroutine left on nc; zero: none. A request
+	// without a body leaves its idle or header deadline in place, since nothing reads until
+	// the next request sets its own: a busy connection then rarely touches a runtime timer.
+	// What reads on while a handler runs (the watch, a hijacker) clears it first.
+	rdl time.Time
 
 	// The watch for a departing client; mu guards the fields below it.
 	watchT   *time.Timer
@@ -114,10 +120,13 @@ func (c *conn) serve() {
 		idle = header
 	}
 	for {
-		deadline := false
 		if c.br.Buffered() == 0 && idle > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
-			deadline = true
+			// Lazily, as NGINX moves its timers: the deadline moves only once the one in place
+			// is nearer than idle, and then to idle plus a slack; the wait for a request lasts
+			// at least idle and at most idle plus the slack.
+			if now := time.Now(); c.rdl.Before(now.Add(idle)) {
+				c.setReadDeadline(now.Add(idle + slack(idle)))
+			}
 		}
 		if _, err := c.br.Peek(1); err != nil {
 			return
@@ -125,20 +134,21 @@ func (c *conn) serve() {
 		if !c.state.CompareAndSwap(stateIdle, stateActive) {
 			return // Shutdown or Close got here first
 		}
-		if header > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(header))
-			deadline = true
-		} else if deadline {
-			_ = c.nc.SetReadDeadline(time.Time{})
-			deadline = false
+		if !headBuffered(c.br) {
+			// The head is still coming: ReadHeaderTimeout bounds it from its first byte.
+			var by time.Time
+			if header > 0 {
+				by = time.Now().Add(header)
+			}
+			c.setReadDeadline(by)
 		}
 		req, err := c.parser.read(c)
-		if deadline {
-			_ = c.nc.SetReadDeadline(time.Time{})
-		}
 		if err != nil {
 			c.refuse(err)
 			return
+		}
+		if _, ok := req.Body.(*body); ok {
+			c.setReadDeadline(time.Time{}) // the handler reads the body unbounded, as net/http's
 		}
 		if !c.serveOne(req) || s.closing.Load() {
 			return
@@ -147,12 +157,33 @@ func (c *conn) serve() {
 			// The handler's deadlines were for its request (as net/http, which resets them).
 			_ = c.nc.SetReadDeadline(time.Time{})
 			_ = c.nc.SetWriteDeadline(time.Time{})
+			c.rdl = time.Time{}
 		}
 		c.state.Store(stateIdle)
 		if s.closing.Load() && c.state.CompareAndSwap(stateIdle, stateClosed) {
 			return // Shutdown looked before this connection was idle
 		}
 	}
+}
+
+// slack is how much later than asked an idle deadline may fall: 1/64 of it, at most 250 ms.
+func slack(d time.Duration) time.Duration { return min(d/64, 250*time.Millisecond) }
+
+// setReadDeadline sets nc's read deadline for the connection's goroutine, which tracks it in rdl.
+func (c *conn) setReadDeadline(t time.Time) {
+	if t.Equal(c.rdl) {
+		return
+	}
+	_ = c.nc.SetReadDeadline(t)
+	c.rdl = t
+}
+
+// headBuffered reports whether parsing the next request reads nothing from the connection:
+// its buffer holds an empty line, where the parser stops at the latest (at the end of a head,
+// or refusing an empty request line).
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, []byte("\r\n\r\n"))
 }
 
 // refuse answers a request the parser turned down, unless the connection itself failed.
@@ -339,6 +370,11 @@ func (c *conn) watchRead() {
 	c.aborting = false
 	done := make(chan struct{})
 	c.watched = done
+	if !c.rdl.IsZero() {
+		// The idle or header deadline a bodyless request left: the watch reads unbounded.
+		_ = c.nc.SetReadDeadline(time.Time{})
+		c.rdl = time.Time{}
+	}
 	c.mu.Unlock()
 
 	n, err := c.nc.Read(c.stash[:])

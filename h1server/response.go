@@ -463,6 +463,10 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.hijacked = true
 	c.s.forget(c)
+	if !c.rdl.IsZero() {
+		_ = c.nc.SetReadDeadline(time.Time{}) // the request's, not the hijacker's
+		c.rdl = time.Time{}
+	}
 	if c.stashed {
 		// The watch's byte of what followed the request: into the reader the caller gets.
 		_, _ = c.br.Peek(1)
