@@ -18,6 +18,7 @@ func Default() Config {
 			Address:           ":8080",
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			IdleTimeout:       Duration(120 * time.Second),
+			WriteTimeout:      Duration(60 * time.Second),
 			MaxHeaderBytes:    64 * KiB,
 			Engine:            "gateway",
 			BodyLimit:         4 * MiB,

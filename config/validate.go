@@ -38,6 +38,7 @@ func (c Config) Validate() error {
 	}
 	v.nonNegative("server.read_header_timeout", s.ReadHeaderTimeout)
 	v.nonNegative("server.idle_timeout", s.IdleTimeout)
+	v.nonNegative("server.write_timeout", s.WriteTimeout)
 	v.nonNegative("server.shutdown_timeout", s.ShutdownTimeout)
 	if s.MaxHeaderBytes < 0 {
 		v.bad("server.max_header_bytes", s.MaxHeaderBytes.String(), "must not be negative")

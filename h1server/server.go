@@ -42,8 +42,8 @@
 //     100-continue close the connection after the answer.
 //   - Timeouts: ReadHeaderTimeout from a request's first byte to the end of its headers,
 //     IdleTimeout for the next request on a kept-alive connection; the reading of what a
-//     handler left of a body takes ReadHeaderTimeout too (else IdleTimeout). There is no
-//     write timeout.
+//     handler left of a body takes ReadHeaderTimeout too (else IdleTimeout). The server sets
+//     no write timeout itself: the gateway bounds writes on the listener (package writeguard).
 //   - Shutdown stops accepting, closes every connection not inside a request (never-used ones
 //     included) and waits for the others to finish their request; Close closes all at once.
 //     Hijacked connections are the handler's.

@@ -48,6 +48,7 @@ import (
 	"github.com/edgeapi/gateway/router"
 	"github.com/edgeapi/gateway/selector"
 	"github.com/edgeapi/gateway/trust"
+	"github.com/edgeapi/gateway/writeguard"
 )
 
 // gateway owns every long-lived part of a running gateway.
@@ -690,6 +691,8 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 
 	srv, fresh := g.httpServer(tlsCfg)
 	errc := make(chan error, 1)
+	// Under TLS, so that both engines and the TLS layer's own writes share one write bound.
+	ln = writeguard.Listener(ln, g.cfg.Server.WriteTimeout.D())
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
