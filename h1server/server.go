@@ -41,8 +41,10 @@
 //     a handler panic (http.ErrAbortHandler included, which is not logged) or an unfinished
 //     100-continue close the connection after the answer.
 //   - Timeouts: ReadHeaderTimeout from a request's first byte to the end of its headers,
-//     IdleTimeout for the next request on a kept-alive connection; the reading of what a
-//     handler left of a body takes ReadHeaderTimeout too (else IdleTimeout). The server sets
+//     IdleTimeout for the next request on a kept-alive connection (lazily: the wait may last
+//     up to 1/64 longer, at most 250 ms, so that a busy connection does not move a runtime
+//     timer per request; a head that arrived whole needs no header deadline); the reading of
+//     what a handler left of a body takes ReadHeaderTimeout too (else IdleTimeout). The server sets
 //     no write timeout itself: the gateway bounds writes on the listener (package writeguard).
 //   - Shutdown stops accepting, closes every connection not inside a request (never-used ones
 //     included) and waits for the others to finish their request; Close closes all at once.
