@@ -73,7 +73,7 @@ if ! (cd .. && go build -overlay "$BENCH/.out/overlay.json" -o "$BIN/gateway" ./
   echo "run.sh: gateway build with the debug overlay failed; building it plain (no allocation figures)" >&2
   (cd .. && go build -o "$BIN/gateway" ./cmd/gateway)
 fi
-go build -o "$BIN/" ./cmd/backend ./cmd/grpcgw ./cmd/rproxy ./cmd/floor ./cmd/regscale ./cmd/harness
+go build -o "$BIN/" ./cmd/backend ./cmd/grpcgw ./cmd/rproxy ./cmd/floor ./cmd/evloop ./cmd/regscale ./cmd/harness
 
 if [[ -n "${PROFILE:-}" ]]; then mkdir -p .out/profiles; fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gateway-bench.XXXXXX")

@@ -335,6 +335,13 @@ func (h *harness) httpScenario(ctx context.Context) ([]*scenario, error) {
 		return nil, err
 	}
 	defer fl.stop()
+	// An epoll event loop in Go, NGINX's I/O model: how much of the gap to NGINX is the model.
+	ev, evAddr, err := h.startPeer(ctx, "evloop",
+		func(addr string) []string { return []string{"-listen", addr, "-backend", h.httpAddr} }, helloOK)
+	if err != nil {
+		return nil, err
+	}
+	defer ev.stop()
 
 	sc := &scenario{title: "http proxy", unit: "req/s",
 		what:    "GET /hello, a 47-byte JSON answer with Content-Length, over keep-alive connections",
@@ -357,6 +364,7 @@ func (h *harness) httpScenario(ctx context.Context) ([]*scenario, error) {
 	add("gateway, engine stdlib", gws, gwsAddr)
 	add("httputil.ReverseProxy", rp, rpAddr)
 	add("floor: net/http server + h1client", fl, flAddr)
+	add("stick: epoll event loop in Go", ev, evAddr)
 	add("direct", nil, h.httpAddr)
 	if err := h.measure(ctx, sc); err != nil {
 		return nil, err
