@@ -74,9 +74,12 @@ type Server struct {
 	MaxHeaderBytes    Size     `yaml:"max_header_bytes"`    // default 64KiB; 0: 1MiB
 	// Engine serves cleartext HTTP/1.1: "gateway" (default; the gateway's own server, h1server,
 	// cheaper per request) or "stdlib" (net/http's). With TLS, net/http serves (HTTP/2 and 1.1).
-	Engine          string   `yaml:"engine"`
-	BodyLimit       Size     `yaml:"body_limit"`       // default 4MiB; must be positive
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"` // default 15s: drain bound on SIGTERM
+	Engine string `yaml:"engine"`
+	// UnderscoresInHeaders keeps request headers whose names hold "_"; by default (false) they
+	// are dropped at the edge, as NGINX does: CGI-style backends read "_" as "-".
+	UnderscoresInHeaders bool     `yaml:"underscores_in_headers"`
+	BodyLimit            Size     `yaml:"body_limit"`       // default 4MiB; must be positive
+	ShutdownTimeout      Duration `yaml:"shutdown_timeout"` // default 15s: drain bound on SIGTERM
 	// TrustedProxies are the CIDRs (or addresses) of load balancers in front of the gateway:
 	// only their X-Forwarded-* headers are believed; everyone else's are overwritten.
 	TrustedProxies []string `yaml:"trusted_proxies"`

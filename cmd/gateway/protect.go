@@ -28,7 +28,7 @@ type protection struct {
 
 func newProtection(cfg config.Config, trusted trust.Proxies, log *slog.Logger) (*protection, error) {
 	p := &protection{policies: map[string]*auth.Authenticator{}, cfg: cfg, trusted: trusted, log: log}
-	sec, err := secure.New(secure.Config{})
+	sec, err := secure.New(secure.Config{UnderscoresInHeaders: cfg.Server.UnderscoresInHeaders})
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,10 @@
 //     r.URL.RawPath holds it escaped when that differs from Go's default escaping, and
 //     r.RequestURI is the escaped path plus the query as received. The query is not touched.
 //   - The HTTP2-Settings header is removed (it only means something next to "Upgrade: h2c").
+//   - Headers whose names hold an underscore are removed, as NGINX does by default, unless
+//     Config.UnderscoresInHeaders is set. CGI-style backends (WSGI, Rack, PHP) read "-" and "_"
+//     as one character, so "X_Jwt_Sub" would reach them as the identity header the gateway
+//     strips from clients, and "X_Forwarded_For" as the header it rewrites.
 //   - "Connection: close" is set on the response to a request with a chunked body and to every
 //     HTTP/1.0 request. net/http resolves "Content-Length + Transfer-Encoding: chunked" by
 //     dropping Content-Length (RFC 9112 6.3) and ignores Transfer-Encoding on HTTP/1.0 (using
@@ -69,6 +73,9 @@ type Config struct {
 	MaxPathBytes int
 	// DenyWebSocket refuses "Upgrade: websocket" as well (for a gateway with no web handler).
 	DenyWebSocket bool
+	// UnderscoresInHeaders keeps request headers whose names hold an underscore; by default
+	// they are removed (see the package doc).
+	UnderscoresInHeaders bool
 }
 
 // DefaultMaxPathBytes is the path length limit when Config.MaxPathBytes is zero.
@@ -124,6 +131,9 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Header.Del("Http2-Settings")
+	if !g.cfg.UnderscoresInHeaders {
+		dropUnderscored(r.Header)
+	}
 	if r.ProtoMajor == 1 && (r.ProtoMinor == 0 || chunked(r)) {
 		w.Header().Set("Connection", "close")
 	}
@@ -131,6 +141,15 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = withPath(r, clean, rawQuery)
 	}
 	g.next.ServeHTTP(w, r)
+}
+
+// dropUnderscored removes the headers whose names hold an underscore.
+func dropUnderscored(h http.Header) {
+	for k := range h {
+		if strings.IndexByte(k, '_') >= 0 {
+			delete(h, k)
+		}
+	}
 }
 
 // normalised reports whether r already carries exactly what withPath would give it for the
