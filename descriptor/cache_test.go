@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 // fakeSource counts its loads; each load announces itself on entered (when set), then waits
@@ -225,7 +227,7 @@ func TestCacheLoadOutlivesItsCaller(t *testing.T) {
 		t.Error("the caller going away cancelled the shared load")
 	}
 	close(src.release)
-	waitFor(t, "the detached load to be stored", func() bool { return c.Loaded()["svc"] != nil })
+	testwait.Until(t, 5*time.Second, "the detached load to be stored", func() bool { return c.Loaded()["svc"] != nil })
 	if got := src.loads.Load(); got != 1 {
 		t.Errorf("%d loads, want 1", got)
 	}

@@ -4,14 +4,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
-
-	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 // svcProto is a service of a test file: its name and methods ("Call", or "Chat:cs" for a
@@ -79,10 +76,4 @@ func setOf(t *testing.T, fds ...*descriptorpb.FileDescriptorProto) *Set {
 		t.Fatalf("NewSet: %v", err)
 	}
 	return set
-}
-
-// waitFor polls cond until it holds, failing the test after 5s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testwait.Until(t, 5*time.Second, what, cond)
 }

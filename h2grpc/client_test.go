@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgeapi/gateway/internal/testcert"
+	"github.com/edgeapi/gateway/internal/testwait"
 	"golang.org/x/net/http2"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -319,7 +320,7 @@ func TestGracefulStop(t *testing.T) {
 	stopped := make(chan struct{})
 	go func() { srv.srv.GracefulStop(); close(stopped) }()
 	// The client hears GOAWAY: new calls no longer go to the draining connection.
-	waitFor(t, "GOAWAY", func() bool {
+	testwait.Until(t, 10*time.Second, "GOAWAY", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.cur == nil

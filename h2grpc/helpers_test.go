@@ -10,8 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/status"
-
-	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 // rawCodec lets the test server see and send messages as bytes.
@@ -87,12 +85,6 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// waitFor polls cond until it holds, failing the test after 10s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	testwait.Until(t, 10*time.Second, what, cond)
 }
 
 func statusCode(err error) string { return status.Code(err).String() }

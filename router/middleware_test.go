@@ -10,6 +10,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 func TestRequestID(t *testing.T) {
@@ -210,7 +213,7 @@ func TestAccessLogKeepsWriterAbilities(t *testing.T) {
 	if !strings.HasSuffix(string(rest), "hello") {
 		t.Errorf("after the upgrade: %q", rest)
 	}
-	waitFor(t, "the hijacked request's log line", func() bool {
+	testwait.Until(t, 5*time.Second, "the hijacked request's log line", func() bool {
 		for _, l := range logs.lines(t) {
 			if l["path"] == "/hijack" {
 				return l["status"] == float64(101)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/resolver"
 )
 
@@ -398,10 +397,4 @@ func TestOverRealServer(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Request-Id") != "abc-123" {
 		t.Errorf("status %d, X-Request-Id %q", resp.StatusCode, resp.Header.Get("X-Request-Id"))
 	}
-}
-
-// waitFor polls cond until it holds, failing the test after 5s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testwait.Until(t, 5*time.Second, what, cond)
 }

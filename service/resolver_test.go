@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/registry/cache"
 	"github.com/edgeapi/gateway/registry/memory"
@@ -77,7 +78,7 @@ func TestResolverRoundRobinAndNodeRemoval(t *testing.T) {
 
 	// Both servers answer, in turn.
 	seen := map[string]int{}
-	waitFor(t, "both nodes to answer", func() bool {
+	testwait.Until(t, 10*time.Second, "both nodes to answer", func() bool {
 		if addr, err := whoAnswers(cc); err == nil {
 			seen[addr]++
 		}
@@ -101,7 +102,7 @@ func TestResolverRoundRobinAndNodeRemoval(t *testing.T) {
 	if err := a.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "only z to answer", func() bool {
+	testwait.Until(t, 10*time.Second, "only z to answer", func() bool {
 		for range 4 {
 			if addr, err := whoAnswers(cc); err != nil || addr != z.srv.Addr() {
 				return false
@@ -114,7 +115,7 @@ func TestResolverRoundRobinAndNodeRemoval(t *testing.T) {
 	if err := z.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "calls to fail with Unavailable", func() bool {
+	testwait.Until(t, 10*time.Second, "calls to fail with Unavailable", func() bool {
 		_, err := whoAnswers(cc)
 		return status.Code(err) == codes.Unavailable
 	})
@@ -148,7 +149,7 @@ func TestResolverUnknownServiceFailsFast(t *testing.T) {
 			}
 			// The resolver's error replaces the balancer's "produced zero addresses" shortly
 			// after (balancer updates are asynchronous).
-			waitFor(t, "the resolver's error", func() bool {
+			testwait.Until(t, 10*time.Second, "the resolver's error", func() bool {
 				_, err := whoAnswers(cc)
 				return status.Code(err) == codes.Unavailable &&
 					strings.Contains(err.Error(), `"test.nobody"`) &&
@@ -161,7 +162,7 @@ func TestResolverUnknownServiceFailsFast(t *testing.T) {
 
 	// The service appears later: the same client finds it.
 	s := start(t, service.Options{Name: "test.nobody", Registrar: reg})
-	waitFor(t, "the new service to answer", func() bool {
+	testwait.Until(t, 10*time.Second, "the new service to answer", func() bool {
 		addr, err := whoAnswers(cc)
 		return err == nil && addr == s.srv.Addr()
 	})
@@ -187,7 +188,7 @@ func TestResolverWaitsForFirstSync(t *testing.T) {
 	reg := &gatedRegistry{Registry: mem, open: make(chan struct{})}
 	b, _ := runCache(t, reg)
 	s := start(t, service.Options{Name: "test.users", Registrar: mem})
-	waitFor(t, "registration", func() bool { return len(lookupNodes(mem, "test.users")) == 1 })
+	testwait.Until(t, 10*time.Second, "registration", func() bool { return len(lookupNodes(mem, "test.users")) == 1 })
 	cc := dialName(t, b, "test.users")
 
 	// Not synced: the call waits for addresses (and runs into its deadline) instead of failing.

@@ -21,12 +21,6 @@ import (
 	"github.com/edgeapi/gateway/service"
 )
 
-// waitFor polls cond until it holds, failing the test after 10s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testwait.Until(t, 10*time.Second, what, cond)
-}
-
 // serving is a Server running in the background; stop cancels it and returns Serve's result.
 type serving struct {
 	srv    *service.Server
@@ -105,7 +99,7 @@ func TestServeRegistersAndDeregisters(t *testing.T) {
 	if !strings.HasPrefix(node.ID, "test.users-") || len(node.ID) != len("test.users-")+16 {
 		t.Errorf("node ID %q, want test.users-<16 hex digits>", node.ID)
 	}
-	waitFor(t, "the node in the registry", func() bool { return len(lookupNodes(reg, "test.users")) == 1 })
+	testwait.Until(t, 10*time.Second, "the node in the registry", func() bool { return len(lookupNodes(reg, "test.users")) == 1 })
 
 	svc, err := reg.GetService(context.Background(), "test.users")
 	if err != nil {
@@ -138,7 +132,7 @@ func TestServeKeepsOtherNodes(t *testing.T) {
 	reg := memory.New()
 	a := start(t, service.Options{Name: "test.users", Registrar: reg})
 	b := start(t, service.Options{Name: "test.users", Registrar: reg})
-	waitFor(t, "two nodes", func() bool { return len(lookupNodes(reg, "test.users")) == 2 })
+	testwait.Until(t, 10*time.Second, "two nodes", func() bool { return len(lookupNodes(reg, "test.users")) == 2 })
 	if err := a.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -151,12 +145,12 @@ func TestServeKeepsOtherNodes(t *testing.T) {
 func TestHeartbeatRestoresExpiredNode(t *testing.T) {
 	reg := memory.New()
 	s := start(t, service.Options{Name: "test.users", Registrar: reg, HeartbeatInterval: 20 * time.Millisecond})
-	waitFor(t, "registration", func() bool { return len(lookupNodes(reg, "test.users")) == 1 })
+	testwait.Until(t, 10*time.Second, "registration", func() bool { return len(lookupNodes(reg, "test.users")) == 1 })
 	// What a TTL registry does when heartbeats stop arriving.
 	if err := reg.Deregister(context.Background(), &registry.Service{Name: "test.users", Nodes: []registry.Node{s.srv.Node()}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "re-registration", func() bool { return len(lookupNodes(reg, "test.users")) == 1 })
+	testwait.Until(t, 10*time.Second, "re-registration", func() bool { return len(lookupNodes(reg, "test.users")) == 1 })
 }
 
 func TestHealthAndReflection(t *testing.T) {
@@ -316,7 +310,7 @@ func TestServeEndsWhenGRPCServerStopped(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(context.Background()) }()
-	waitFor(t, "registration", func() bool { return len(lookupNodes(reg, "test.users")) == 1 })
+	testwait.Until(t, 10*time.Second, "registration", func() bool { return len(lookupNodes(reg, "test.users")) == 1 })
 	gs.Stop() // Serve's grpc.Server ends underneath it
 	select {
 	case err := <-done:

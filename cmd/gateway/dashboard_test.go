@@ -28,6 +28,7 @@ import (
 	"github.com/edgeapi/gateway/examples/proto/order"
 	"github.com/edgeapi/gateway/examples/proto/user"
 	"github.com/edgeapi/gateway/examples/user/usersrv"
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/natsserver"
 	regnats "github.com/edgeapi/gateway/registry/nats"
 	"github.com/edgeapi/gateway/service"
@@ -106,7 +107,7 @@ func (s *dashSeed) serve(t *testing.T, name string, register func(*grpc.Server))
 	s.stops[name] = stop
 	t.Cleanup(stop)
 	// Registered once the registry lists the node.
-	waitFor(t, 10*time.Second, name+" registered", func() bool {
+	testwait.Until(t, 10*time.Second, name+" registered", func() bool {
 		svc, err := s.reg.GetService(context.Background(), name)
 		return err == nil && len(svc.Nodes) > 0
 	})
@@ -160,7 +161,7 @@ func dashGet(t *testing.T, g *testGateway, path string, v any) {
 // waitServices waits until the dashboard lists exactly want among the example services.
 func waitServices(t *testing.T, g *testGateway, want ...string) {
 	t.Helper()
-	waitFor(t, 15*time.Second, fmt.Sprintf("dashboard listing %v", want), func() bool {
+	testwait.Until(t, 15*time.Second, fmt.Sprintf("dashboard listing %v", want), func() bool {
 		var got struct {
 			Services []struct{ Name string } `json:"services"`
 		}

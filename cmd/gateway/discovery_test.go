@@ -20,6 +20,7 @@ import (
 
 	"github.com/edgeapi/gateway/internal/testconsul"
 	"github.com/edgeapi/gateway/internal/testsvc"
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/natsserver"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/registry/consul"
@@ -277,7 +278,7 @@ func closingRace(r reply) bool {
 // waitServedBy polls until a request to short is answered by node.
 func waitServedBy(t *testing.T, g *testGateway, short, node string) {
 	t.Helper()
-	waitFor(t, discoveryWait, short+" served by "+node, func() bool {
+	testwait.Until(t, discoveryWait, short+" served by "+node, func() bool {
 		got, _ := echoChanging(t, g, short)
 		return got == node
 	})
@@ -287,7 +288,7 @@ func waitServedBy(t *testing.T, g *testGateway, short, node string) {
 // and this test the only client, two nodes cannot both be in the table then: the other left.
 func waitOnly(t *testing.T, g *testGateway, short, node string) {
 	t.Helper()
-	waitFor(t, discoveryWait, "only "+node+" serving "+short, func() bool {
+	testwait.Until(t, discoveryWait, "only "+node+" serving "+short, func() bool {
 		a, _ := echoChanging(t, g, short)
 		b, _ := echoChanging(t, g, short)
 		return a == node && b == node
@@ -327,7 +328,7 @@ func TestDiscoveryRegisterDeregister(t *testing.T) {
 
 		stop() // deregisters
 		var last reply
-		waitFor(t, discoveryWait, "the deregistered node to leave routing", func() bool {
+		testwait.Until(t, discoveryWait, "the deregistered node to leave routing", func() bool {
 			_, last = echoChanging(t, g, "disco")
 			return last.code == http.StatusNotFound || last.code == http.StatusServiceUnavailable
 		})
@@ -371,7 +372,7 @@ func TestDiscoveryRoundRobin(t *testing.T) {
 			d.announce(t, startEchoNode(t, "rr", name))
 		}
 		seen := map[string]bool{}
-		waitFor(t, discoveryWait, "all three nodes serving", func() bool {
+		testwait.Until(t, discoveryWait, "all three nodes serving", func() bool {
 			node, _ := echoChanging(t, g, "rr")
 			seen[node] = true
 			return seen["rr-a"] && seen["rr-b"] && seen["rr-c"]
@@ -462,7 +463,7 @@ func TestDiscoveryRegistryOutage(t *testing.T) {
 			}
 		}
 		var detail string
-		waitFor(t, discoveryWait, "readiness to report the outage", func() bool {
+		testwait.Until(t, discoveryWait, "readiness to report the outage", func() bool {
 			call()
 			var code int
 			code, detail = readiness(t, g)
@@ -488,7 +489,7 @@ func TestDiscoveryRegistryOutage(t *testing.T) {
 		d.announce(t, startEchoNode(t, "outage", "after"))
 		waitServedBy(t, g, "outage", "after")
 		routed := time.Since(restarted)
-		waitFor(t, discoveryWait, "readiness back to ready", func() bool {
+		testwait.Until(t, discoveryWait, "readiness back to ready", func() bool {
 			code, detail := readiness(t, g)
 			return code == http.StatusOK && detail == "ready"
 		})
@@ -625,7 +626,7 @@ func measureDeaths(t *testing.T, d *discovery, g *testGateway, n int, prefix str
 }
 
 // poll checks cond every millisecond until it holds (true) or d has passed (false). It is for
-// measuring, where waitFor's 10ms would blur the figures.
+// measuring, where testwait.Until's 5ms would blur the figures.
 func poll(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {

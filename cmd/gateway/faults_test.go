@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/edgeapi/gateway/internal/testsvc"
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/natsserver"
 )
 
@@ -128,7 +129,7 @@ func faultBackendKilled(t *testing.T, retries bool) {
 		done <- faultLoad(g.client, g.url+"/echoservice/Echo/Unary", `{"name":"load"}`, 4, 20000, 10*time.Second, stop, nil)
 	}()
 	// Kill once the load has run a while (every node has calls).
-	waitFor(t, 10*time.Second, "load on every node", func() bool {
+	testwait.Until(t, 10*time.Second, "load on every node", func() bool {
 		return nodes[0].Calls() > 50 && nodes[1].Calls() > 50 && nodes[2].Calls() > 50
 	})
 	victimCalls := nodes[1].Calls()
@@ -138,7 +139,7 @@ func faultBackendKilled(t *testing.T, retries bool) {
 	const settle = 250 * time.Millisecond
 	// Run on after the kill: at least a second, and at least 500 calls on the survivors.
 	survivors := nodes[0].Calls() + nodes[2].Calls()
-	waitFor(t, 20*time.Second, "load after the kill", func() bool {
+	testwait.Until(t, 20*time.Second, "load after the kill", func() bool {
 		return time.Since(killDone) > time.Second && nodes[0].Calls()+nodes[2].Calls()-survivors > 500
 	})
 	close(stop)
@@ -248,7 +249,7 @@ func TestFaultHungBackend(t *testing.T) {
 		start := time.Now()
 		wantError(t, g.post(t, "/hung", `{"millis":60000}`), http.StatusServiceUnavailable, echoService, "circuit breaker")
 		open := time.Since(start).Round(time.Millisecond)
-		waitFor(t, 5*time.Second, "the backend to see every deadline", func() bool { return srv.SlowCancels() == int64(timeouts) })
+		testwait.Until(t, 5*time.Second, "the backend to see every deadline", func() bool { return srv.SlowCancels() == int64(timeouts) })
 		t.Logf("FAULT hung backend, only node: %d x 504 (took %v, route timeout 200ms), then 503 circuit breaker (took %v); backend saw %d cancellations; breaker %s",
 			timeouts, took, open, srv.SlowCancels(), g.breakerState(t, echoService))
 		if timeouts != 3 {
@@ -359,7 +360,7 @@ func TestFaultSIGTERM(t *testing.T) {
 		// "notReady" ends the load: the balancer stops sending.
 		loadResults = faultLoad(g.client, g.url+"/echoservice/Echo/Unary", `{"name":"steady"}`, 4, 50000, 15*time.Second, notReady, nil)
 	}()
-	waitFor(t, 10*time.Second, "steady load", func() bool { return srv.Calls() > 200 })
+	testwait.Until(t, 10*time.Second, "steady load", func() bool { return srv.Calls() > 200 })
 	term := time.Now()
 	go func() { stopped <- g.stop() }()
 	<-loadDone
@@ -478,9 +479,9 @@ routes:
 			}
 		})
 	}
-	waitFor(t, 10*time.Second, "events before the restart", func() bool { return accepted.Load() > 100 })
+	testwait.Until(t, 10*time.Second, "events before the restart", func() bool { return accepted.Load() > 100 })
 	ns.Shutdown()
-	waitFor(t, 10*time.Second, "refusals while NATS is down", func() bool {
+	testwait.Until(t, 10*time.Second, "refusals while NATS is down", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(refused) > 0
@@ -493,7 +494,7 @@ routes:
 	}
 	t.Cleanup(ns2.Shutdown)
 	atRestart := accepted.Load()
-	waitFor(t, 20*time.Second, "events after the restart", func() bool { return accepted.Load() > atRestart+100 })
+	testwait.Until(t, 20*time.Second, "events after the restart", func() bool { return accepted.Load() > atRestart+100 })
 	close(stop)
 	wg.Wait()
 

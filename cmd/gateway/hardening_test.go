@@ -33,6 +33,7 @@ import (
 
 	"github.com/edgeapi/gateway/config"
 	"github.com/edgeapi/gateway/internal/testsvc"
+	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 // The hardening tests drive the protection the gateway wires in (edge guards, auth, rate and
@@ -322,7 +323,7 @@ func TestHardeningMaxConcurrent(t *testing.T) {
 	cancel()
 	<-held
 	var last reply
-	waitFor(t, 5*time.Second, "the slot to be released", func() bool {
+	testwait.Until(t, 5*time.Second, "the slot to be released", func() bool {
 		last = g.post(t, "/one-at-a-time", `{"millis":1}`)
 		return last.code != http.StatusServiceUnavailable
 	})
@@ -702,7 +703,7 @@ func TestHardeningMetrics(t *testing.T) {
 	slow := map[string]string{"route": "/metered-slow", "service": echoService, "handler": "rpc"}
 	routeOK := map[string]string{"route": "/metered", "service": echoService, "handler": "rpc", "status": "200"}
 	var text string
-	waitFor(t, 5*time.Second, "the metrics of the requests", func() bool {
+	testwait.Until(t, 5*time.Second, "the metrics of the requests", func() bool {
 		text = hardScrape(t, g.client, g.url+"/metrics")
 		return hardSample(text, "gateway_requests_total", routeOK) == "2" &&
 			hardSample(text, "gateway_requests_in_flight", slow) == "1"
@@ -726,7 +727,7 @@ func TestHardeningMetrics(t *testing.T) {
 	}
 	cancel()
 	<-held
-	waitFor(t, 5*time.Second, "the in-flight gauge to drop", func() bool {
+	testwait.Until(t, 5*time.Second, "the in-flight gauge to drop", func() bool {
 		return hardSample(hardScrape(t, g.client, g.url+"/metrics"), "gateway_requests_in_flight", slow) == "0"
 	})
 }
@@ -904,7 +905,7 @@ func hardStartTLS(t *testing.T, yaml string, client *http.Client) *testGateway {
 			t.Errorf("serve returned %v", err)
 		}
 	})
-	waitFor(t, 5*time.Second, "TLS gateway ready", func() bool {
+	testwait.Until(t, 5*time.Second, "TLS gateway ready", func() bool {
 		res, err := client.Get(g.url + "/health/ready")
 		if err != nil {
 			return false
@@ -1126,7 +1127,7 @@ func TestHardeningDrainDelay(t *testing.T) {
 	// A separate client: new connections, as a load balancer's health checker would use.
 	probe := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	var ready reply
-	waitFor(t, 5*time.Second, "readiness to fail", func() bool {
+	testwait.Until(t, 5*time.Second, "readiness to fail", func() bool {
 		res, err := probe.Get(g.url + "/health/ready")
 		if err != nil {
 			t.Fatalf("readiness probe: %v (the gateway stopped before readiness failed)", err)

@@ -107,7 +107,7 @@ func startGateway(t testing.TB, yaml string) *testGateway {
 		}
 	})
 	// serve waits for the first registry sync before it accepts; readiness says it is done.
-	waitFor(t, 5*time.Second, "gateway ready", func() bool {
+	testwait.Until(t, 5*time.Second, "gateway ready", func() bool {
 		res, err := g.client.Get(g.url + "/health/ready")
 		if err != nil {
 			return false
@@ -256,12 +256,6 @@ func wantError(t testing.TB, r reply, code int, id string, contains ...string) m
 		}
 	}
 	return m
-}
-
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testwait.Until(t, d, what, cond)
 }
 
 // field walks a decoded JSON object by keys.

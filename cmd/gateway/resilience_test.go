@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgeapi/gateway/internal/testsvc"
+	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 // breakerState reports the breaker of the service's only (or first) node.
@@ -57,13 +58,13 @@ func TestBreaker(t *testing.T) {
 	if s := g.breakerState(t, echoService); s != "open" {
 		t.Fatalf("breaker %s, want open", s)
 	}
-	waitFor(t, 5*time.Second, "half-open", func() bool { return g.breakerState(t, echoService) == "half-open" })
+	testwait.Until(t, 5*time.Second, "half-open", func() bool { return g.breakerState(t, echoService) == "half-open" })
 
 	again := testsvc.Start(t, "again", testsvc.WithAddress(addr))
 	// The gateway's connection may still be backing off from the refused dials; a trial that
 	// fails re-opens the breaker for another open_timeout, so poll.
 	var last reply
-	waitFor(t, 20*time.Second, "a call to the restarted node", func() bool {
+	testwait.Until(t, 20*time.Second, "a call to the restarted node", func() bool {
 		last = g.post(t, "/echoservice/Echo/Unary", `{}`)
 		return last.code == http.StatusOK
 	})
@@ -222,7 +223,7 @@ routes:
 			if d := time.Since(start); d > 4*time.Second {
 				t.Errorf("%s: the 504 took %s for a 5s call", tc.name, d)
 			}
-			waitFor(t, 5*time.Second, tc.name+": the backend seeing the deadline", func() bool { return srv.SlowCancels() > cancels })
+			testwait.Until(t, 5*time.Second, tc.name+": the backend seeing the deadline", func() bool { return srv.SlowCancels() > cancels })
 		}
 		// Two client-chosen short deadlines (consecutive_failures is 2) left the breaker alone;
 		// the route's own deadline ran out once, which counts, but one failure does not trip it.

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/edgeapi/gateway/internal/testsvc"
+	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 // The retry tests drive per-route retries, the retry budget and bounded outlier ejection
@@ -231,7 +232,7 @@ rpc:
 		}
 	}
 	// The per-try timeout cancelled the held calls: none is left on the node.
-	waitFor(t, 5*time.Second, "the hung node's calls to be cancelled", func() bool { return hung.holding.Load() == 0 })
+	testwait.Until(t, 5*time.Second, "the hung node's calls to be cancelled", func() bool { return hung.holding.Load() == 0 })
 }
 
 // TestRetryBudget: node A fails every call with Unavailable, node B holds every call until
@@ -284,7 +285,7 @@ rpc:
 		// The request settles when it is held on B or answered.
 		var r result
 		answered := false
-		waitFor(t, 5*time.Second, fmt.Sprintf("request %d held or answered", i), func() bool {
+		testwait.Until(t, 5*time.Second, fmt.Sprintf("request %d held or answered", i), func() bool {
 			select {
 			case r = <-done:
 				answered = true

@@ -19,6 +19,7 @@ import (
 	"github.com/edgeapi/gateway/broker"
 	brokernats "github.com/edgeapi/gateway/broker/nats"
 	"github.com/edgeapi/gateway/handler/event"
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/natsserver"
 	"github.com/edgeapi/gateway/router"
 )
@@ -269,7 +270,7 @@ func TestBrokerDownIs503AndNothingIsClaimed(t *testing.T) {
 	port := natsPort(t, e.NATS)
 
 	e.NATS.Shutdown()
-	eventually(t, "the gateway to notice NATS is gone", func() bool { return !e.NC.IsConnected() })
+	testwait.Until(t, waitFor, "the gateway to notice NATS is gone", func() bool { return !e.NC.IsConnected() })
 	for _, hdr := range []http.Header{nil, {"Ce-Id": {"client-chosen"}}} {
 		resp, body := post(t, e.URL+"/user/login", "application/json", []byte(`{"n":2}`), hdr)
 		wantError(t, resp, body, http.StatusServiceUnavailable)
@@ -281,9 +282,9 @@ func TestBrokerDownIs503AndNothingIsClaimed(t *testing.T) {
 	// NATS back on the same port and store: the gateway reconnects, and the events it refused
 	// were not stored behind its back (the next one follows the first directly).
 	startNATS(t, e.Dir, port)
-	eventually(t, "the gateway to reconnect", e.NC.IsConnected)
+	testwait.Until(t, waitFor, "the gateway to reconnect", e.NC.IsConnected)
 	var next accepted
-	eventually(t, "events to be accepted again", func() bool {
+	testwait.Until(t, waitFor, "events to be accepted again", func() bool {
 		resp, body := post(t, e.URL+"/user/login", "application/json", []byte(`{"n":3}`), nil)
 		if resp.StatusCode != http.StatusAccepted {
 			return false

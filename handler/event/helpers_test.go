@@ -17,7 +17,6 @@ import (
 
 	brokernats "github.com/edgeapi/gateway/broker/nats"
 	"github.com/edgeapi/gateway/handler/event"
-	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/natsserver"
 	"github.com/edgeapi/gateway/resolver"
 	"github.com/edgeapi/gateway/router"
@@ -196,12 +195,6 @@ func streamMsgs(t testing.TB, nc *nats.Conn) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Msgs
-}
-
-// eventually polls cond until it holds, failing the test after waitFor.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	testwait.Until(t, waitFor, what, cond)
 }
 
 func jsonInto(b []byte, v any) error { return json.Unmarshal(b, v) }

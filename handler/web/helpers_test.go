@@ -19,7 +19,6 @@ import (
 
 	httphandler "github.com/edgeapi/gateway/handler/http"
 	"github.com/edgeapi/gateway/handler/web"
-	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/registry"
 	"github.com/edgeapi/gateway/resolver"
 	"github.com/edgeapi/gateway/router"
@@ -315,12 +314,6 @@ func wantBackendClose(t *testing.T, b *wsBackend, code int, reason string) {
 	case <-time.After(waitFor):
 		t.Fatalf("the backend session did not end (want close %d %q)", code, reason)
 	}
-}
-
-// eventually polls cond until it holds, failing the test after waitFor.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	testwait.Until(t, waitFor, what, cond)
 }
 
 func deadAddress(t testing.TB) string {

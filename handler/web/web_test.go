@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/edgeapi/gateway/handler/web"
+	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 func TestPlainRequestsAreProxied(t *testing.T) {
@@ -63,7 +64,7 @@ func TestWebSocketEcho(t *testing.T) {
 	}
 	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	wantBackendClose(t, b, websocket.CloseNormalClosure, "")
-	eventually(t, "the session to end", func() bool { return gw.Web.Active() == 0 })
+	testwait.Until(t, waitFor, "the session to end", func() bool { return gw.Web.Active() == 0 })
 }
 
 func TestTenThousandMessagesEachWayInOrder(t *testing.T) {
@@ -188,7 +189,7 @@ func TestCloseCodeAndReasonCrossBothWays(t *testing.T) {
 		wantClose(t, c, 4002, "done")
 		wantBackendClose(t, b, 4002, "*") // the gateway's reply to the backend's close frame
 	})
-	eventually(t, "both sessions to end", func() bool { return gw.Web.Active() == 0 })
+	testwait.Until(t, waitFor, "both sessions to end", func() bool { return gw.Web.Active() == 0 })
 }
 
 func TestReadLimitExceededIs1009(t *testing.T) {
@@ -228,7 +229,7 @@ func TestIdleSessionIsClosed(t *testing.T) {
 	wantClose(t, c, websocket.CloseGoingAway, "peer went away")
 	wantBackendClose(t, b, websocket.CloseGoingAway, "peer went away")
 	t.Logf("idle session closed after %v (idle timeout 200ms)", time.Since(start))
-	eventually(t, "the session to end", func() bool { return gw.Web.Active() == 0 })
+	testwait.Until(t, waitFor, "the session to end", func() bool { return gw.Web.Active() == 0 })
 }
 
 func TestPingsKeepAnIdleSessionWithLivePeersOpen(t *testing.T) {
@@ -278,7 +279,7 @@ func TestMaxConnsExceededIs503(t *testing.T) {
 		t.Fatalf("Active() = %d, want 2", n)
 	}
 	_ = c1.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	eventually(t, "a slot to free up", func() bool { return gw.Web.Active() == 1 })
+	testwait.Until(t, waitFor, "a slot to free up", func() bool { return gw.Web.Active() == 1 })
 	c3, _ := dial(t, gw.WS+"/chat/echo", nil)
 	if err := c3.WriteMessage(websocket.TextMessage, []byte("in")); err != nil {
 		t.Fatal(err)

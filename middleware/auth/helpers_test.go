@@ -21,8 +21,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 // Keys shared by the tests: RSA generation is slow, so each is made once.
@@ -251,10 +249,4 @@ func decodeError(t *testing.T, w *httptest.ResponseRecorder) errorBody {
 		t.Fatalf("error body %+v does not match status %d", b, w.Code)
 	}
 	return b
-}
-
-// waitFor polls cond until it holds, failing the test after 5s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testwait.Until(t, 5*time.Second, what, cond)
 }

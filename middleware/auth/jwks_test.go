@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edgeapi/gateway/internal/testwait"
 )
 
 // jwksServer serves a key set that tests can change, counts fetches and can fail on demand.
@@ -334,7 +336,7 @@ func TestJWKSInjectedClientAndCancel(t *testing.T) {
 	// One request fetches; a second, waiting for that fetch, is cancelled by its client.
 	first := make(chan int, 1)
 	go func() { first <- serve(a, bearer(tok)).w.Code }()
-	waitFor(t, "the first fetch", func() bool { return client.n.Load() == 1 })
+	testwait.Until(t, 5*time.Second, "the first fetch", func() bool { return client.n.Load() == 1 })
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	res := serve(a, bearer(tok).WithContext(ctx))

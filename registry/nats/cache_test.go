@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/natsserver"
 	"github.com/edgeapi/gateway/registry/cache"
 	natsreg "github.com/edgeapi/gateway/registry/nats"
@@ -53,7 +54,7 @@ func TestCacheFollowsRegistry(t *testing.T) {
 	if err := r.Register(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the cache to see a new service", func() bool {
+	testwait.Until(t, 5*time.Second, "the cache to see a new service", func() bool {
 		_, ok := c.Lookup(other.Name)
 		return ok
 	})
@@ -62,13 +63,13 @@ func TestCacheFollowsRegistry(t *testing.T) {
 	if err := r.Deregister(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the cache to drop a deregistered service", func() bool {
+	testwait.Until(t, 5*time.Second, "the cache to drop a deregistered service", func() bool {
 		_, ok := c.Lookup(other.Name)
 		return !ok
 	})
 
 	// The first service was registered once and never refreshed: it expires.
-	waitFor(t, ttl+5*time.Second, "the cache to drop an expired service", func() bool {
+	testwait.Until(t, ttl+5*time.Second, "the cache to drop an expired service", func() bool {
 		_, ok := c.Lookup("go.micro.api.user")
 		return !ok
 	})
@@ -110,7 +111,7 @@ func TestCacheRidesOutServerRestart(t *testing.T) {
 	}
 
 	s.Shutdown()
-	waitFor(t, 5*time.Second, "the cache to notice the outage", func() bool {
+	testwait.Until(t, 5*time.Second, "the cache to notice the outage", func() bool {
 		stale, _, _ := c.Stale()
 		return stale
 	})
@@ -129,7 +130,7 @@ func TestCacheRidesOutServerRestart(t *testing.T) {
 	}
 	t.Cleanup(s2.Shutdown)
 	back := time.Now()
-	waitFor(t, 10*time.Second, "the cache to recover", func() bool {
+	testwait.Until(t, 10*time.Second, "the cache to recover", func() bool {
 		stale, _, _ := c.Stale()
 		return !stale
 	})
@@ -140,7 +141,7 @@ func TestCacheRidesOutServerRestart(t *testing.T) {
 	if err := r.Register(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the cache to follow a change after the restart", func() bool {
+	testwait.Until(t, 5*time.Second, "the cache to follow a change after the restart", func() bool {
 		_, ok := c.Lookup(other.Name)
 		return ok
 	})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeapi/gateway/internal/testwait"
 	"github.com/edgeapi/gateway/registry"
 )
 
@@ -51,7 +52,7 @@ func TestNoGoroutinesLeft(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "goroutines to end", func() bool {
+	testwait.Until(t, 5*time.Second, "goroutines to end", func() bool {
 		return runtime.NumGoroutine() <= before
 	})
 }

@@ -88,12 +88,6 @@ func nextEvent(t *testing.T, ch <-chan registry.Event, d time.Duration) registry
 	panic("unreachable")
 }
 
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testwait.Until(t, d, what, cond)
-}
-
 func nodeIDs(s *registry.Service) []string {
 	var ids []string
 	for _, n := range s.Nodes {
@@ -299,7 +293,7 @@ func expiryTest(t *testing.T, r *natsreg.Registry, ttl time.Duration) {
 	if ev.Type != registry.EventDelete || ev.Name != "go.micro.api.user" {
 		t.Fatalf("expiry event = %+v", ev)
 	}
-	waitFor(t, 5*time.Second, "GetService to forget the expired node", func() bool {
+	testwait.Until(t, 5*time.Second, "GetService to forget the expired node", func() bool {
 		_, err := r.GetService(ctx, "go.micro.api.user")
 		return errors.Is(err, registry.ErrNotFound)
 	})
@@ -430,7 +424,7 @@ func TestRestartDropsEntriesExpiredWhileDown(t *testing.T) {
 
 	s = startServer(t, dir)
 	r = newRegistry(t, connect(t, s.ClientURL()), natsreg.Config{TTL: ttl})
-	waitFor(t, 5*time.Second, "the entry that expired while the server was down to go", func() bool {
+	testwait.Until(t, 5*time.Second, "the entry that expired while the server was down to go", func() bool {
 		_, err := r.GetService(ctx, "go.micro.api.user")
 		return errors.Is(err, registry.ErrNotFound)
 	})
