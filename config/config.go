@@ -71,7 +71,10 @@ type Server struct {
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"` // default 10s; 0: none
 	IdleTimeout       Duration `yaml:"idle_timeout"`        // default 120s; 0: none
 	WriteTimeout      Duration `yaml:"write_timeout"`       // default 60s; 0: none; per write (send_timeout)
-	MaxHeaderBytes    Size     `yaml:"max_header_bytes"`    // default 64KiB; 0: 1MiB
+	// MaxConns caps the client connections open at once (idle keep-alive and WebSocket ones
+	// included); at the cap new ones wait in the listen backlog. Default 0: no cap.
+	MaxConns       int  `yaml:"max_conns"`
+	MaxHeaderBytes Size `yaml:"max_header_bytes"` // default 64KiB; 0: 1MiB
 	// Engine serves cleartext HTTP/1.1: "gateway" (default; the gateway's own server, h1server,
 	// cheaper per request) or "stdlib" (net/http's). With TLS, net/http serves (HTTP/2 and 1.1).
 	Engine string `yaml:"engine"`

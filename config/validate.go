@@ -40,6 +40,9 @@ func (c Config) Validate() error {
 	v.nonNegative("server.idle_timeout", s.IdleTimeout)
 	v.nonNegative("server.write_timeout", s.WriteTimeout)
 	v.nonNegative("server.shutdown_timeout", s.ShutdownTimeout)
+	if s.MaxConns < 0 {
+		v.bad("server.max_conns", strconv.Itoa(s.MaxConns), "must not be negative (0: no cap)")
+	}
 	if s.MaxHeaderBytes < 0 {
 		v.bad("server.max_header_bytes", s.MaxHeaderBytes.String(), "must not be negative")
 	}

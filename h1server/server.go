@@ -45,7 +45,7 @@
 //     up to 1/64 longer, at most 250 ms, so that a busy connection does not move a runtime
 //     timer per request; a head that arrived whole needs no header deadline); the reading of
 //     what a handler left of a body takes ReadHeaderTimeout too (else IdleTimeout). The server sets
-//     no write timeout itself: the gateway bounds writes on the listener (package writeguard).
+//     no write timeout itself: the gateway bounds writes on the listener (package connguard).
 //   - Shutdown stops accepting, closes every connection not inside a request (never-used ones
 //     included) and waits for the others to finish their request; Close closes all at once.
 //     Hijacked connections are the handler's.

@@ -31,6 +31,7 @@ import (
 
 	brokernats "github.com/edgeapi/gateway/broker/nats"
 	"github.com/edgeapi/gateway/config"
+	"github.com/edgeapi/gateway/connguard"
 	"github.com/edgeapi/gateway/connpool"
 	"github.com/edgeapi/gateway/dashboard"
 	"github.com/edgeapi/gateway/descriptor"
@@ -48,7 +49,6 @@ import (
 	"github.com/edgeapi/gateway/router"
 	"github.com/edgeapi/gateway/selector"
 	"github.com/edgeapi/gateway/trust"
-	"github.com/edgeapi/gateway/writeguard"
 )
 
 // gateway owns every long-lived part of a running gateway.
@@ -692,7 +692,9 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	srv, fresh := g.httpServer(tlsCfg)
 	errc := make(chan error, 1)
 	// Under TLS, so that both engines and the TLS layer's own writes share one write bound.
-	ln = writeguard.Listener(ln, g.cfg.Server.WriteTimeout.D())
+	ln = connguard.Listener(ln, connguard.Config{
+		WriteTimeout: g.cfg.Server.WriteTimeout.D(), MaxConns: g.cfg.Server.MaxConns, Log: g.log,
+	})
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}

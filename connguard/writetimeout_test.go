@@ -1,4 +1,4 @@
-package writeguard_test
+package connguard_test
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeapi/gateway/connguard"
 	"github.com/edgeapi/gateway/internal/testwait"
-	"github.com/edgeapi/gateway/writeguard"
 )
 
 // The tests run real loopback TCP with fixed socket buffers on both ends, so that a client
@@ -41,7 +41,7 @@ func pair(t *testing.T, d time.Duration) (srv net.Conn, cli *net.TCPConn) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	gl := writeguard.Listener(fixedBuffers{ln}, d)
+	gl := connguard.Listener(fixedBuffers{ln}, connguard.Config{WriteTimeout: d})
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestListenerWithoutTimeoutIsTheListener(t *testing.T) {
 	}
 	defer ln.Close()
 	for _, d := range []time.Duration{0, -time.Second} {
-		if got := writeguard.Listener(ln, d); got != ln {
+		if got := connguard.Listener(ln, connguard.Config{WriteTimeout: d}); got != ln {
 			t.Errorf("Listener(ln, %s) = %T, want ln itself", d, got)
 		}
 	}
@@ -331,7 +331,7 @@ func TestNoCloseWriteWithoutOne(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	c, err := writeguard.Listener(pipeListener{c: a}, time.Second).Accept()
+	c, err := connguard.Listener(pipeListener{c: a}, connguard.Config{WriteTimeout: time.Second}).Accept()
 	if err != nil {
 		t.Fatal(err)
 	}

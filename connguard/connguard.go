@@ -1,19 +1,20 @@
-// Package writeguard bounds how long a connection's writes may go without progress, as NGINX's
-// send_timeout does: a client that sends a request and then stops reading must not hold a
-// connection, its handler and whatever the handler holds (a backend connection) forever.
+// Package connguard is what the gateway enforces on every connection it accepts, whichever
+// server engine (and TLS) runs on top: a bound on writes that make no progress, and a cap on
+// connections open at once.
 //
-// net/http's WriteTimeout is no substitute: it bounds a whole response, so it also cuts long
-// streams (SSE, WebSocket, slow downloads) whose client reads along. The guard bounds each
-// write instead, and sits on the listener so that every server engine and the TLS layer above
-// it get the same bound from one place.
+// The write bound is NGINX's send_timeout: a client that sends a request and then stops
+// reading must not hold a connection, its handler and whatever the handler holds (a backend
+// connection) forever. net/http's WriteTimeout is no substitute: it bounds a whole response,
+// so it also cuts long streams (SSE, WebSocket, slow downloads) whose client reads along. The
+// guard bounds each write instead.
 //
-// Contract, for every connection accepted through Listener(ln, d) with d > 0:
-//   - Before a write, the connection's write deadline is armed to d from now, unless the one
-//     armed last is still at least d/2 away (a busy connection then does not move a runtime
-//     timer per write). So each write gets from d/2 to d to go out, however long the
-//     connection sat idle before it; one that cannot (the client stopped reading and the
-//     socket is full) fails with an error that wraps os.ErrDeadlineExceeded, and what happens
-//     next is the server's business (both engines close the connection).
+// Contract, for every connection accepted through Listener(ln, cfg):
+//   - With cfg.WriteTimeout d > 0, before a write the connection's write deadline is armed to
+//     d from now, unless the one armed last is still at least d/2 away (a busy connection then
+//     does not move a runtime timer per write). So each write gets from d/2 to d to go out,
+//     however long the connection sat idle before it; one that cannot (the client stopped
+//     reading and the socket is full) fails with an error that wraps os.ErrDeadlineExceeded,
+//     and what happens next is the server's business (both engines close the connection).
 //   - A Write larger than 64 KiB is written in pieces of at most 64 KiB, the deadline armed
 //     before each, so a large answer to a slow client that keeps reading is never cut off: a
 //     client is cut off only when one piece finds no room in its socket for d/2 to d.
@@ -21,6 +22,11 @@
 //     time (a handler through http.ResponseController, the TLS layer, a WebSocket session)
 //     the guard arms nothing until the write deadline is cleared with the zero time; then it
 //     guards again. Clearing while the guard is in charge keeps the guard's deadline.
+//   - With cfg.MaxConns n > 0, at most n accepted connections are open at once, hijacked ones
+//     (WebSocket) included, idle keep-alive ones too: at the cap, Accept waits until one
+//     closes, so new clients wait in the kernel's listen backlog (as NGINX at
+//     worker_connections), and the cap is logged at most once a minute. A slot is freed by the
+//     connection's first Close. Close of the listener ends a waiting Accept with net.ErrClosed.
 //   - The connection is otherwise the accepted one: every net.Conn method passes through,
 //     and CloseWrite is offered exactly when the accepted connection has it (h1server and the
 //     http handler's upgrade proxying use it to half-close). ReadFrom is not offered, so
@@ -28,12 +34,13 @@
 //     would count the wait for its source, which may be long, against the client.
 //   - Hijacked connections (WebSocket and other upgrades) keep the guard: a hijacker that
 //     wants no bound sets its own write deadline, far away or per write.
-//   - Writes and deadline changes may run on different goroutines.
+//   - Writes, deadline changes and Close may run on different goroutines.
 //
-// With d <= 0, Listener returns ln itself: no guard.
-package writeguard
+// With a zero Config, Listener returns ln itself: no guard.
+package connguard
 
 import (
+	"log/slog"
 	"math"
 	"net"
 	"sync"
@@ -48,19 +55,41 @@ const piece = 64 << 10
 // comes within d/2, so Write's fast path arms nothing without a second check.
 const explicit = math.MaxInt64
 
-// Listener returns ln whose accepted connections' writes must make progress within d (see the
-// package doc). With d <= 0 it returns ln unchanged.
-func Listener(ln net.Listener, d time.Duration) net.Listener {
-	if d <= 0 {
+// Config is what the guard enforces; the zero value enforces nothing.
+type Config struct {
+	// WriteTimeout bounds a write that makes no progress (see the package doc); 0: no bound.
+	WriteTimeout time.Duration
+	// MaxConns caps the accepted connections open at once; 0: no cap.
+	MaxConns int
+	// Log hears that the cap was reached (at most once a minute); nil: not logged.
+	Log *slog.Logger
+}
+
+// warnEvery spaces the log lines that say the cap holds new connections back.
+const warnEvery = time.Minute
+
+// Listener returns ln guarded by cfg (see the package doc); with a zero cfg, ln itself.
+func Listener(ln net.Listener, cfg Config) net.Listener {
+	if cfg.WriteTimeout <= 0 && cfg.MaxConns <= 0 {
 		return ln
 	}
-	return &listener{Listener: ln, d: d}
+	l := &listener{Listener: ln, d: max(cfg.WriteTimeout, 0), log: cfg.Log, done: make(chan struct{})}
+	if cfg.MaxConns > 0 {
+		l.slots = make(chan struct{}, cfg.MaxConns)
+	}
+	return l
 }
 
 // listener hands out its accepted connections guarded.
 type listener struct {
 	net.Listener
-	d time.Duration
+	d     time.Duration
+	slots chan struct{} // one token per open connection; nil: no cap
+	log   *slog.Logger
+	done  chan struct{} // closed by Close: a waiting Accept returns
+	once  sync.Once
+	// warned is when the cap was last logged, in unix nanoseconds.
+	warned atomic.Int64
 }
 
 // closeWriter is what h1server, net/http and the upgrade proxy look for to half-close.
@@ -69,21 +98,57 @@ type closeWriter interface {
 }
 
 func (l *listener) Accept() (net.Conn, error) {
+	if l.slots != nil {
+		if err := l.acquire(); err != nil {
+			return nil, err
+		}
+	}
 	nc, err := l.Listener.Accept()
 	if err != nil {
+		if l.slots != nil {
+			<-l.slots
+		}
 		return nil, err
 	}
-	c := &conn{Conn: nc, d: l.d, epoch: time.Now()}
+	c := &conn{Conn: nc, l: l, d: l.d, epoch: time.Now()}
 	if _, ok := nc.(closeWriter); ok {
 		return &halfCloser{c}, nil
 	}
 	return c, nil
 }
 
+// acquire takes a connection slot, waiting for one to be freed when all are taken.
+func (l *listener) acquire() error {
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if now := time.Now().UnixNano(); l.log != nil && now-l.warned.Load() >= int64(warnEvery) {
+		l.warned.Store(now)
+		l.log.Warn("server.max_conns reached: new connections wait in the listen backlog until one closes",
+			"max_conns", cap(l.slots))
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-l.done:
+		return net.ErrClosed
+	}
+}
+
+// Close closes the listener and ends an Accept waiting for a slot.
+func (l *listener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
 // conn guards the writes of an accepted connection.
 type conn struct {
 	net.Conn
-	d time.Duration
+	l     *listener
+	freed atomic.Bool   // the connection's slot is back (MaxConns)
+	d     time.Duration // 0: writes are not guarded
 	// epoch is the accept time. Deadlines are kept as offsets from it, read off the monotonic
 	// clock, so that a step of the wall clock cannot make the guard skip a re-arm it needs.
 	epoch time.Time
@@ -108,6 +173,9 @@ var (
 
 // Write writes p in pieces of at most 64 KiB, arming the write deadline before each.
 func (c *conn) Write(p []byte) (int, error) {
+	if c.d == 0 {
+		return c.Conn.Write(p)
+	}
 	n := 0
 	for {
 		q := p[:min(len(p), piece)]
@@ -141,6 +209,9 @@ func (c *conn) arm() {
 // SetWriteDeadline sets a caller's write deadline, which suspends the guard; the zero time
 // hands the connection back to the guard.
 func (c *conn) SetWriteDeadline(t time.Time) error {
+	if c.d == 0 {
+		return c.Conn.SetWriteDeadline(t)
+	}
 	if t.IsZero() && c.armed.Load() != explicit {
 		// The guard is in charge and its deadline stays (net/http clears after every request).
 		return nil
@@ -162,4 +233,13 @@ func (c *conn) SetDeadline(t time.Time) error {
 		return werr
 	}
 	return rerr
+}
+
+// Close closes the connection and, the first time, gives its slot back.
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	if c.l.slots != nil && c.freed.CompareAndSwap(false, true) {
+		<-c.l.slots
+	}
+	return err
 }
