@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,9 +33,14 @@ type conn struct {
 	// readLimit bounds what may be read from nc while it is positive: the response headers.
 	readLimit int64
 	limiting  bool
-	// stop disarms the context.AfterFunc that aborts the exchange; nil when the context cannot
-	// be cancelled.
-	stop    func() bool
+	// The exchange's context reaches the connection lazily: a timer (watchT, ctxWatchDelay)
+	// registers abort with the context (context.AfterFunc) only for an exchange still running
+	// then. Registering costs several allocations and most of a microsecond, a timer's Reset
+	// and Stop a tenth of that, and most exchanges end sooner. wmu guards wctx and stop.
+	wmu     sync.Mutex
+	wctx    context.Context // the running exchange's, when it can be cancelled
+	stop    func() bool     // disarms the registered abort; nil: none registered
+	watchT  *time.Timer
 	aborted atomic.Bool // abort ran for the exchange in flight
 
 	// dl is the deadline the owner left on nc; zero: none. RoundTripBy's bound is set lazily,
@@ -171,15 +177,44 @@ func (c *conn) dropExpired() {
 	}
 }
 
+// ctxWatchDelay is how long an exchange runs before its context is registered: a
+// cancellation is noticed at most this late. (The gateway's server notices a departing client
+// only after 20 ms.)
+const ctxWatchDelay = 10 * time.Millisecond
+
+// watch hands the running exchange's context to the connection, lazily (see wctx).
+func (c *conn) watch(ctx context.Context) {
+	c.wmu.Lock()
+	c.wctx = ctx
+	c.wmu.Unlock()
+	if c.watchT == nil {
+		c.watchT = time.AfterFunc(ctxWatchDelay, c.register)
+	} else {
+		c.watchT.Reset(ctxWatchDelay)
+	}
+}
+
+// register runs on the watch timer: the exchange still runs, so its context now gets the
+// power to abort it. A timer firing late, after its exchange ended, finds no context.
+func (c *conn) register() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wctx != nil && c.stop == nil {
+		c.stop = context.AfterFunc(c.wctx, c.abort)
+	}
+}
+
 // disarm stops the context's hold on the connection; false means the context was done first
 // and the connection may hold a past deadline.
 func (c *conn) disarm() bool {
-	if c.stop == nil {
-		return true
+	if c.watchT != nil {
+		c.watchT.Stop()
 	}
-	ok := c.stop()
-	c.stop = nil
-	return ok
+	c.wmu.Lock()
+	stop := c.stop
+	c.wctx, c.stop = nil, nil
+	c.wmu.Unlock()
+	return stop == nil || stop()
 }
 
 // release ends an exchange whose response was read whole: the connection goes back to the
@@ -244,7 +279,13 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, by time.Time) (
 	c.bound(by)
 	c.aborted.Store(false)
 	if ctx.Done() != nil {
-		c.stop = context.AfterFunc(ctx, c.abort)
+		if ctx.Err() != nil {
+			// Done before anything went out; the lazy watch would let the exchange run.
+			c.fail()
+			closeBody(req)
+			return nil, context.Cause(ctx)
+		}
+		c.watch(ctx)
 	}
 	w, err := c.newRequestWriter(req)
 	if err != nil {

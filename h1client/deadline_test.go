@@ -2,12 +2,14 @@ package h1client
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -104,14 +106,16 @@ func TestRoundTripByDeadlineInThePast(t *testing.T) {
 
 // boundServer answers each request on a connection after the delay its X-Delay header names,
 // or not at all once the test ends.
-func boundServer(t *testing.T) *rawServer {
+func boundServer(t *testing.T) *boundSrv {
 	stop := make(chan struct{})
-	srv := newRawServer(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+	b := &boundSrv{}
+	b.rawServer = newRawServer(t, func(_ int64, c net.Conn, br *bufio.Reader) {
 		for {
 			req := readRequest(br)
 			if req == nil {
 				return
 			}
+			b.requests.Add(1)
 			if d, err := time.ParseDuration(req.Header.Get("X-Delay")); err == nil && d > 0 {
 				select {
 				case <-time.After(d):
@@ -123,7 +127,13 @@ func boundServer(t *testing.T) *rawServer {
 		}
 	})
 	t.Cleanup(func() { close(stop) }) // before the server's cleanup, which waits for handlers
-	return srv
+	return b
+}
+
+// boundSrv is boundServer's server, counting the requests it read.
+type boundSrv struct {
+	*rawServer
+	requests atomic.Int64
 }
 
 func delayed(t *testing.T, tr *Transport, url string, delay, bound time.Duration) error {
@@ -187,5 +197,60 @@ func TestPassedBoundDoesNotFailTheNextLook(t *testing.T) {
 	}
 	if n := srv.conns.Load(); n != 1 {
 		t.Errorf("%d connections, want 1 (the pooled one reused)", n)
+	}
+}
+
+// The context reaches a connection lazily (conn.watch): the next two tests hold it to
+// cancellation before and early in an exchange.
+
+// TestCancelledBeforeTheExchangeSendsNothing: a context done before RoundTrip fails it with the
+// context's cause, and the node never sees the request.
+func TestCancelledBeforeTheExchangeSendsNothing(t *testing.T) {
+	srv := boundServer(t)
+	tr := newTransport(t, Config{})
+	if err := delayed(t, tr, srv.url(), 0, time.Minute); err != nil { // a pooled connection
+		t.Fatal(err)
+	}
+	cause := errors.New("client left")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(cause)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.url(), nil)
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a cancelled request succeeded")
+	}
+	if err != cause {
+		t.Errorf("error %v, want the context's cause", err)
+	}
+	if n := srv.requests.Load(); n != 1 {
+		t.Errorf("the node saw %d requests, want only the first", n)
+	}
+}
+
+// TestCancelBeforeTheWatchRegisters: a context cancelled a moment after the exchange began,
+// sooner than the watch registers it, still ends an exchange the node never answers.
+func TestCancelBeforeTheWatchRegisters(t *testing.T) {
+	srv := boundServer(t)
+	tr := newTransport(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.url(), nil)
+	req.Header.Set("X-Delay", "1h")
+	time.AfterFunc(time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cancelled exchange still waits for the node")
 	}
 }

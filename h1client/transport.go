@@ -38,10 +38,14 @@
 //     a replayable request (below) skips that look on a connection idle for less than a second,
 //     since a close is then repaired by the resend.
 //   - Cancelling the request's context aborts a dial, a write or a read in progress, including a
-//     read of the response body, and the error returned is context.Cause of it.
+//     read of the response body, and the error returned is context.Cause of it. A request whose
+//     context is done already is not sent. Once the exchange runs, cancellation takes effect
+//     within 10 ms (ctxWatchDelay): registering with the context costs more than the rest of an
+//     exchange's bookkeeping, so only exchanges that last are registered.
 //   - RoundTripBy bounds the exchange until the response's headers (the dial included) by a
-//     deadline on the connection itself; past it the call fails, the connection is closed and
-//     the request is not sent again. The response body is not bounded by it.
+//     deadline on the connection itself, set lazily (at most 1/64 of the bound, and 250 ms,
+//     later; never earlier); past it the call fails, the connection is closed and the request
+//     is not sent again. The response body is not bounded by it.
 //   - A reused connection that fails before any byte of the response arrived (the server closed
 //     it while it was idle) is replaced by a fresh one and the request sent again, once, when
 //     net/http would do so: nothing was written and the body can be produced again (GetBody), or
